@@ -1,0 +1,282 @@
+"""The vocabulary of ZipX: pydantic models shared by every stage.
+
+Assets hold these as JSON manifests; media bytes live in the artifact store and the
+manifests hold their URIs and hashes.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# --- Script -------------------------------------------------------------------------
+
+ElementType = Literal[
+    "action", "character", "dialogue", "parenthetical", "transition", "centered", "page_break"
+]
+
+
+class Element(Model):
+    type: ElementType
+    text: str
+    line: int = Field(description="1-based line number in the source file")
+    character: str | None = Field(None, description="speaker name, for dialogue and parentheticals")
+    extension: str | None = Field(None, description="cue extension such as V.O., O.S., CONT'D")
+    dual: bool = False
+
+
+class Scene(Model):
+    number: int = Field(description="1-based position in the drama")
+    scene_number: str | None = Field(None, description="the writer's own number (#12A#), if any")
+    heading: str
+    int_ext: Literal["INT", "EXT", "INT/EXT", "NONE"] = "NONE"
+    location: str
+    time_of_day: str = ""
+    line: int
+    elements: list[Element] = []
+
+
+class Episode(Model):
+    key: str = Field(description="partition key: ep01, ep02 ...")
+    title: str
+    line: int
+    preamble: list[Element] = Field([], description="elements before the first scene heading")
+    scenes: list[Scene] = []
+
+
+class Script(Model):
+    source: str = Field(description="file name the script came from")
+    title: str
+    title_page: dict[str, str] = {}
+    episodes: list[Episode]
+
+    @property
+    def scenes(self) -> list[Scene]:
+        return [scene for episode in self.episodes for scene in episode.scenes]
+
+    def episode(self, key: str) -> Episode | None:
+        return next((e for e in self.episodes if e.key == key), None)
+
+
+# --- Bibles -------------------------------------------------------------------------
+
+
+class Appearance(Model):
+    face_description: str
+    hair: str
+    hair_color: str = Field(description="hex colour the renderer draws")
+    skin_tone: str = Field(description="hex colour the renderer draws")
+    build: Literal["slight", "average", "broad", "tall"] = "average"
+    age_range: str
+    gender: Literal["female", "male", "unspecified"] = "unspecified"
+
+
+class Outfit(Model):
+    description: str
+    top_color: str
+    bottom_color: str
+
+
+class VoiceProfile(Model):
+    voice_id: str = Field(description="TTS voice, e.g. an espeak-ng voice such as en-us+f3")
+    pitch: int = Field(ge=0, le=99)
+    rate_wpm: int = Field(ge=80, le=260)
+    style: str = "neutral"
+
+
+class CharacterBible(Model):
+    character_id: str
+    display_name: str
+    aliases: list[str] = []
+    introduced_line: int | None = None
+    appearance: Appearance
+    wardrobe: dict[str, Outfit] = Field(
+        description="'default' (the first outfit the script describes, else a generated one) "
+        "and 'scene-N' -> the outfit the script describes in scene N"
+    )
+    voice_profile: VoiceProfile
+    emotional_range: list[str] = []
+    cue_count: int = 0
+    reference_frames: list[str] = Field([], description="artifact URIs of locked reference stills")
+
+    def outfit_for(self, scene_number: int) -> Outfit:
+        """What the character wears in a scene: the last outfit the script described at
+        or before it (people keep their clothes on until the script says otherwise)."""
+        described = sorted(
+            (int(key.split("-")[1]), outfit) for key, outfit in self.wardrobe.items() if key.startswith("scene-")
+        )
+        earlier = [outfit for number, outfit in described if number <= scene_number]
+        return earlier[-1] if earlier else self.wardrobe["default"]
+
+
+class LightingPalette(Model):
+    colour_temperature_k: int
+    key_color: str
+    fill_color: str
+    ambient_color: str
+    mood: str
+
+
+class CameraStyle(Model):
+    lens: str
+    movement: Literal["static", "slow_push", "pan", "handheld"]
+    framing_notes: str
+
+
+class SceneBible(Model):
+    location_id: str
+    name: str
+    int_ext: str
+    times_of_day: list[str]
+    lighting_palette: LightingPalette
+    camera_style: CameraStyle
+    approved_frames: list[str] = []
+
+
+class Bibles(Model):
+    drama: str
+    characters: list[CharacterBible] = []
+    locations: list[SceneBible] = []
+
+    def character(self, character_id: str) -> CharacterBible:
+        return next(c for c in self.characters if c.character_id == character_id)
+
+    def location(self, location_id: str) -> SceneBible:
+        return next(s for s in self.locations if s.location_id == location_id)
+
+
+class CharacterBibles(Model):
+    drama: str
+    characters: list[CharacterBible]
+
+
+class SceneBibles(Model):
+    drama: str
+    locations: list[SceneBible]
+
+
+# --- Storyboard ---------------------------------------------------------------------
+
+
+class ShotType(str, Enum):
+    ECU = "ECU"
+    CU = "CU"
+    MCU = "MCU"
+    MS = "MS"
+    LS = "LS"
+    ELS = "ELS"
+
+
+class DialogueLine(Model):
+    character_id: str
+    text: str
+    parenthetical: str | None = None
+    line: int
+
+
+class Shot(Model):
+    shot_id: str
+    scene_number: int
+    location_id: str
+    time_of_day: str
+    shot_type: ShotType
+    characters: list[str] = Field([], description="character_ids in frame")
+    speaker: str | None = None
+    action: str = ""
+    dialogue: list[DialogueLine] = []
+    emotional_intensity: float = Field(ge=0.0, le=1.0)
+    has_physics_elements: bool = False
+    physics_elements: list[str] = []
+    cinematic_priority: bool = False
+    duration_s: float = Field(gt=0)
+    route: str = Field("local", description="provider the router chose")
+    source_line: int
+
+
+class Storyboard(Model):
+    drama: str
+    episode: str
+    title: str
+    shots: list[Shot]
+
+    @property
+    def duration_s(self) -> float:
+        return sum(s.duration_s for s in self.shots)
+
+
+# --- Generation -----------------------------------------------------------------------
+
+
+class FigureSpec(Model):
+    character_id: str
+    skin_tone: str
+    hair_color: str
+    hair_style: str
+    top_color: str
+    bottom_color: str
+    build: str
+    age_range: str
+    speaking: bool = False
+
+
+class GenerationRequest(Model):
+    """What a provider is asked to make. Providers that render from structure (local)
+    read the fields; hosted models read the prompt."""
+
+    shot_id: str
+    location_id: str
+    prompt: str
+    negative_prompt: str = ""
+    shot_type: ShotType
+    duration_s: float
+    fps: int = 24
+    width: int
+    height: int
+    seed: int
+    palette: LightingPalette
+    camera_movement: str
+    figures: list[FigureSpec] = []
+    is_exterior: bool = False
+    reference_frames: list[str] = []
+
+
+class Take(Model):
+    shot_id: str
+    attempt: int = 1
+    provider: str
+    model: str
+    request_hash: str
+    seed: int
+    cost_usd: float = 0.0
+    clip_uri: str
+    clip_sha256: str
+    frames: int
+    duration_s: float
+    thumbnail_uri: str | None = None
+
+
+class ShotsManifest(Model):
+    drama: str
+    episode: str
+    takes: list[Take]
+
+
+class EpisodeManifest(Model):
+    drama: str
+    episode: str
+    video_uri: str
+    video_sha256: str
+    duration_s: float
+    shot_count: int
+    width: int
+    height: int
+    codec: str
+    join_method: str = Field("copy", description="copy: clips joined without re-encoding")
+    total_cost_usd: float = 0.0

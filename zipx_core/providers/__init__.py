@@ -1,0 +1,3 @@
+from zipx_core.providers.local import LocalRenderer
+
+__all__ = ["LocalRenderer"]

@@ -1,0 +1,207 @@
+"""`local`: the offline video model.
+
+A deterministic renderer that draws each shot from the structured request (never from
+the prompt text): the set from the location's palette and time of day, each character
+as a stylised figure from its bible (skin, hair colour and style, wardrobe colours,
+build), framing by shot type, gentle camera motion, 24 fps H.264. The same request
+gives the same frames. It costs nothing, so the whole flow runs with no key and no
+network.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter
+
+from zipx_core.media import raw_video_writer
+from zipx_core.models import FigureSpec, GenerationRequest, ShotType
+from zipx_core.naming import stable_hash
+
+OVERSCAN = 1.15  # the set is drawn larger than the frame so the camera can move
+# Height of a standing figure as a share of the frame, by shot type.
+FIGURE_SCALE = {
+    ShotType.ELS: 0.16, ShotType.LS: 0.55, ShotType.MS: 1.3,
+    ShotType.MCU: 2.0, ShotType.CU: 3.2, ShotType.ECU: 5.5,
+}
+# How far the background is magnified (and softened) behind the figures.
+SET_ZOOM = {ShotType.ELS: 1.0, ShotType.LS: 1.0, ShotType.MS: 1.5, ShotType.MCU: 2.0, ShotType.CU: 2.6, ShotType.ECU: 3.0}
+BUILD_WIDTH = {"slight": 0.82, "average": 1.0, "broad": 1.3, "tall": 0.95}
+BUILD_HEIGHT = {"slight": 0.97, "average": 1.0, "broad": 1.0, "tall": 1.1}
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def _shade(colour: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    return tuple(max(0, min(255, round(c * factor))) for c in colour)
+
+
+def _gradient(size: tuple[int, int], top: tuple, bottom: tuple) -> Image.Image:
+    column = Image.new("RGB", (1, 256))
+    for y in range(256):
+        t = y / 255
+        column.putpixel((0, y), tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+    return column.resize(size, Image.BILINEAR)
+
+
+@dataclass
+class LocalRenderer:
+    name: str = "local"
+    model: str = "zipx-local-1"
+
+    def estimate_cost(self, request: GenerationRequest) -> float:
+        return 0.0
+
+    def frame_count(self, request: GenerationRequest) -> int:
+        return max(1, round(request.duration_s * request.fps))
+
+    def render(self, request: GenerationRequest, out: Path) -> int:
+        """Writes the clip to `out`; returns the number of frames."""
+        width, height = request.width, request.height
+        canvas = (round(width * OVERSCAN), round(height * OVERSCAN))
+        backdrop = self._set(request, canvas)
+        speaking = any(f.speaking for f in request.figures)
+        frames_mouth = [self._figures(backdrop, request, canvas, mouth_open=False)]
+        if speaking:
+            frames_mouth.append(self._figures(backdrop, request, canvas, mouth_open=True))
+        count = self.frame_count(request)
+        writer = raw_video_writer(out, width, height, request.fps)
+        motion = _CameraMotion(request.camera_movement, canvas, (width, height), count, request.seed)
+        try:
+            for index in range(count):
+                image = frames_mouth[(index // 5) % len(frames_mouth)]
+                writer.stdin.write(motion.frame(image, index).tobytes())
+            writer.stdin.close()
+        except BrokenPipeError:
+            pass
+        if writer.wait() != 0:
+            raise RuntimeError(f"encoding {request.shot_id} failed: {writer.stderr.read().decode()[-800:]}")
+        return count
+
+    # --- drawing ------------------------------------------------------------------------
+
+    def _set(self, request: GenerationRequest, size: tuple[int, int]) -> Image.Image:
+        """The location: the same set for every shot there (seeded by the location)."""
+        palette = request.palette
+        key, fill, ambient = _rgb(palette.key_color), _rgb(palette.fill_color), _rgb(palette.ambient_color)
+        rng = random.Random(stable_hash(request.location_id, "set"))
+        w, h = size
+        horizon = round(h * (0.55 if request.is_exterior else 0.72))
+        image = _gradient((w, horizon), ambient, _shade(key, 0.9) if request.is_exterior else fill)
+        ground = _gradient((w, h - horizon), _shade(fill, 0.8), _shade(fill, 0.45))
+        base = Image.new("RGB", size)
+        base.paste(image, (0, 0))
+        base.paste(ground, (0, horizon))
+        draw = ImageDraw.Draw(base)
+        for _ in range(rng.randint(4, 8)):
+            if request.is_exterior:  # skyline: buildings, hills, masts
+                bw, bh = rng.randint(w // 14, w // 5), rng.randint(h // 10, h // 3)
+                x = rng.randint(-bw // 2, w)
+                draw.rectangle([x, horizon - bh, x + bw, horizon], fill=_shade(ambient, rng.uniform(0.35, 0.6)))
+            else:  # interior: windows, doors, shelves in the key light
+                bw, bh = rng.randint(w // 12, w // 5), rng.randint(h // 8, h // 3)
+                x, y = rng.randint(0, w - bw), rng.randint(h // 12, max(h // 12 + 1, horizon - bh))
+                draw.rectangle([x, y, x + bw, y + bh], fill=_shade(key, rng.uniform(0.55, 0.95)), outline=_shade(fill, 0.5), width=3)
+        zoom = SET_ZOOM[request.shot_type]
+        if zoom > 1.0:  # closer shots see less of the set, softer
+            cw, ch = round(w / zoom), round(h / zoom)
+            box = ((w - cw) // 2, max(0, horizon - round(ch * 0.6)))
+            base = base.crop((box[0], box[1], box[0] + cw, box[1] + ch)).resize(size, Image.BILINEAR)
+            base = base.filter(ImageFilter.GaussianBlur(radius=zoom * 1.5))
+        return base
+
+    def _figures(self, backdrop: Image.Image, request: GenerationRequest, size: tuple[int, int], mouth_open: bool) -> Image.Image:
+        image = backdrop.copy()
+        draw = ImageDraw.Draw(image)
+        w, h = size
+        figures = request.figures
+        if not figures:
+            return image
+        unit = h * FIGURE_SCALE[request.shot_type]
+        close = request.shot_type in (ShotType.MS, ShotType.MCU, ShotType.CU, ShotType.ECU)
+        count = len(figures)
+        for index, figure in enumerate(figures):
+            x = w * (0.5 if count == 1 else 0.25 + 0.5 * index / (count - 1))
+            figure_unit = unit * BUILD_HEIGHT.get(figure.build, 1.0)
+            if close:
+                head_y = h * (0.42 if request.shot_type == ShotType.ECU else 0.36)
+                top = head_y - 0.075 * figure_unit
+            else:
+                top = h * 0.86 - figure_unit
+            _draw_figure(draw, figure, x, top, figure_unit, mouth_open and figure.speaking)
+        return image
+
+
+def _draw_figure(draw: ImageDraw.ImageDraw, f: FigureSpec, cx: float, top: float, u: float, mouth_open: bool) -> None:
+    """A stylised person, `u` pixels tall, head at the top."""
+    widen = BUILD_WIDTH.get(f.build, 1.0)
+    skin, hair, shirt, trousers = _rgb(f.skin_tone), _rgb(f.hair_color), _rgb(f.top_color), _rgb(f.bottom_color)
+    head_r = 0.065 * u
+    head_cy = top + 0.075 * u
+    shoulder_y, hip_y, feet_y = top + 0.15 * u, top + 0.53 * u, top + u
+    half = 0.12 * u * widen
+    # legs, then torso and arms, then the head over the collar
+    draw.rectangle([cx - half * 0.85, hip_y, cx - half * 0.1, feet_y], fill=trousers)
+    draw.rectangle([cx + half * 0.1, hip_y, cx + half * 0.85, feet_y], fill=trousers)
+    draw.polygon([(cx - half, shoulder_y), (cx + half, shoulder_y), (cx + half * 0.85, hip_y), (cx - half * 0.85, hip_y)], fill=shirt)
+    arm = 0.045 * u * widen
+    draw.rectangle([cx - half - arm, shoulder_y, cx - half, top + 0.5 * u], fill=_shade(shirt, 0.85))
+    draw.rectangle([cx + half, shoulder_y, cx + half + arm, top + 0.5 * u], fill=_shade(shirt, 0.85))
+    draw.rectangle([cx - head_r * 0.35, head_cy + head_r * 0.8, cx + head_r * 0.35, shoulder_y + 2], fill=_shade(skin, 0.9))
+    if f.hair_style == "long":
+        draw.rectangle([cx - head_r * 1.15, head_cy - head_r * 0.2, cx + head_r * 1.15, head_cy + head_r * 1.9], fill=hair)
+    draw.ellipse([cx - head_r, head_cy - head_r * 1.1, cx + head_r, head_cy + head_r * 1.1], fill=skin)
+    if f.hair_style != "bald":
+        cap_bottom = head_cy - head_r * (0.05 if f.hair_style in ("curly", "long") else 0.35)
+        draw.chord([cx - head_r * 1.08, head_cy - head_r * 1.25, cx + head_r * 1.08, cap_bottom + head_r * 0.9], 180, 360, fill=hair)
+        if f.hair_style == "bun":
+            draw.ellipse([cx - head_r * 0.4, head_cy - head_r * 1.75, cx + head_r * 0.4, head_cy - head_r * 1.0], fill=hair)
+        if f.hair_style == "curly":
+            for k in range(-2, 3):
+                r = head_r * 0.3
+                draw.ellipse([cx + k * r * 1.4 - r, head_cy - head_r * 1.15 - r, cx + k * r * 1.4 + r, head_cy - head_r * 1.15 + r], fill=hair)
+    eye = max(1.0, head_r * 0.12)
+    for side in (-1, 1):
+        ex = cx + side * head_r * 0.38
+        draw.ellipse([ex - eye, head_cy - eye, ex + eye, head_cy + eye], fill=(25, 20, 20))
+    mouth_h = head_r * (0.22 if mouth_open else 0.05)
+    draw.ellipse([cx - head_r * 0.3, head_cy + head_r * 0.5 - mouth_h, cx + head_r * 0.3, head_cy + head_r * 0.5 + mouth_h], fill=(90, 30, 35))
+
+
+class _CameraMotion:
+    """Gentle moves inside the overscanned set: a static frame, a pan, a slow push-in
+    or a handheld drift, each eased and seeded."""
+
+    def __init__(self, movement: str, canvas: tuple[int, int], frame: tuple[int, int], count: int, seed: int):
+        self.movement, self.canvas, self.frame_size, self.count = movement, canvas, frame, count
+        rng = random.Random(seed)
+        self.phases = [rng.uniform(0, 2 * math.pi) for _ in range(4)]
+        self.direction = rng.choice((-1, 1))
+
+    def frame(self, image: Image.Image, index: int) -> Image.Image:
+        (cw, ch), (fw, fh) = self.canvas, self.frame_size
+        t = index / max(1, self.count - 1)
+        ease = 0.5 - 0.5 * math.cos(math.pi * t)
+        spare_x, spare_y = cw - fw, ch - fh
+        if self.movement == "slow_push":
+            scale = 1.0 - 0.12 * ease  # of the overscanned canvas
+            w, h = round(cw * scale), round(ch * scale)
+            x, y = (cw - w) // 2, (ch - h) // 2
+            return image.resize((fw, fh), Image.BILINEAR, box=(x, y, x + w, y + h))
+        if self.movement == "pan":
+            offset = ease if self.direction > 0 else 1 - ease
+            x, y = round(spare_x * offset), spare_y // 2
+        elif self.movement == "handheld":
+            seconds = index / 24
+            p = self.phases
+            x = round(spare_x / 2 + spare_x * 0.18 * (math.sin(1.3 * seconds + p[0]) + 0.5 * math.sin(3.1 * seconds + p[1])))
+            y = round(spare_y / 2 + spare_y * 0.18 * (math.sin(1.7 * seconds + p[2]) + 0.5 * math.sin(2.9 * seconds + p[3])))
+        else:
+            x, y = spare_x // 2, spare_y // 2
+        return image.crop((x, y, x + fw, y + fh))

@@ -1,0 +1,181 @@
+"""Scenes into shots, by the conventions of coverage.
+
+Each scene opens on an establishing shot (ELS outside, LS inside), action paragraphs
+become action beats (MS, or LS when many are in frame or things move), and dialogue is
+covered on the speaker, alternating MCU and CU, closer as the emotion rises.
+Shot ids are `{episode}-sc{scene:03d}-{n:02d}`: the same script gives the same ids, and
+re-planning one scene leaves the ids of the others alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from zipx_core import lexicon
+from zipx_core.models import Bibles, DialogueLine, Scene, Script, Shot, ShotType, Storyboard
+from zipx_core.naming import slug
+from zipx_core.routing import route_shot
+
+
+@dataclass(frozen=True)
+class PlanningConfig:
+    """Timing rules. Speech at 2.5 words a second is a brisk but natural screen pace."""
+
+    words_per_second: float = 2.5
+    action_words_per_second: float = 3.5
+    min_shot_s: float = 1.5
+    max_shot_s: float = 8.0
+    establishing_s: float = 3.0
+    max_figures: int = 4
+
+
+def emotional_intensity(text: str, parenthetical: str | None = None) -> float:
+    """0..1 from the parenthetical, exclamation marks, shouting and a small lexicon.
+    A parenthetical's emotion words weigh double: they are the writer's direction."""
+    words = re.findall(r"[a-z']+", text.lower())
+    directed = re.findall(r"[a-z']+", (parenthetical or "").lower())
+    score = 0.2
+    score += 0.15 * sum(1 for w in words if w in lexicon.INTENSE_WORDS)
+    score += 0.3 * sum(1 for w in directed if w in lexicon.INTENSE_WORDS)
+    score += min(text.count("!"), 3) * 0.12
+    score += min(len(re.findall(r"\b[A-Z]{3,}\b", text)), 2) * 0.1
+    score += 0.1 if "..." in text or "—" in text or "--" in text else 0.0
+    return round(max(0.0, min(1.0, score)), 3)
+
+
+def physics_elements(text: str) -> list[str]:
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return sorted(kind for kind, vocab in lexicon.PHYSICS.items() if words & set(vocab))
+
+
+def _bounded(seconds: float, config: PlanningConfig) -> float:
+    return round(max(config.min_shot_s, min(config.max_shot_s, seconds)), 2)
+
+
+class _NameIndex:
+    """Finds which characters an action line names, by any of their cue names."""
+
+    def __init__(self, bibles: Bibles):
+        self.patterns = []
+        for c in bibles.characters:
+            names = [c.display_name, *c.aliases]
+            self.patterns.append(
+                (c.character_id, re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", re.I))
+            )
+        self.by_cue = {n.upper(): c.character_id for c in bibles.characters for n in [c.display_name, *c.aliases]}
+
+    def named_in(self, text: str) -> list[str]:
+        return [cid for cid, pattern in self.patterns if pattern.search(text)]
+
+    def speaker(self, cue: str) -> str | None:
+        return self.by_cue.get(cue.upper())
+
+
+def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningConfig = PlanningConfig()) -> list[Shot]:
+    names = _NameIndex(bibles)
+    location_id = slug(scene.location)
+    in_scene: list[str] = []
+    for element in scene.elements:
+        found = [names.speaker(element.text)] if element.type == "character" else names.named_in(element.text) if element.type == "action" else []
+        in_scene += [cid for cid in found if cid and cid not in in_scene]
+
+    shots: list[Shot] = []
+
+    def add(**fields) -> None:
+        shot = Shot(
+            shot_id=f"{episode_key}-sc{scene.number:03d}-{len(shots) + 1:02d}",
+            scene_number=scene.number,
+            location_id=location_id,
+            time_of_day=scene.time_of_day or "DAY",
+            **fields,
+        )
+        shot.route = route_shot(shot)
+        shots.append(shot)
+
+    first_action = next((e.text for e in scene.elements if e.type == "action"), scene.heading)
+    add(
+        shot_type=ShotType.ELS if scene.int_ext == "EXT" else ShotType.LS,
+        characters=in_scene[: config.max_figures],
+        action=f"Establishing: {scene.heading}. {first_action}"[:400],
+        emotional_intensity=0.2,
+        physics_elements=physics_elements(first_action),
+        has_physics_elements=bool(physics_elements(first_action)),
+        cinematic_priority=scene.int_ext == "EXT" or scene.number == 1,
+        duration_s=config.establishing_s,
+        source_line=scene.line,
+    )
+
+    close_next = False  # alternate MCU / CU across speakers
+    last_speaker: str | None = None
+    elements = scene.elements
+    i = 0
+    while i < len(elements):
+        element = elements[i]
+        if element.type == "action":
+            text = " ".join(element.text.split())
+            named = names.named_in(text)
+            physics = physics_elements(text)
+            wide = len(named) > 2 or bool(physics and set(physics) & {"crowd", "explosion", "vehicle", "weather"})
+            add(
+                shot_type=ShotType.LS if wide else ShotType.MS,
+                characters=(named or in_scene)[: config.max_figures],
+                action=text[:600],
+                emotional_intensity=emotional_intensity(text),
+                physics_elements=physics,
+                has_physics_elements=bool(physics),
+                cinematic_priority=wide and scene.int_ext == "EXT",
+                duration_s=_bounded(len(text.split()) / config.action_words_per_second, config),
+                source_line=element.line,
+            )
+            i += 1
+        elif element.type == "character":
+            speaker = names.speaker(element.text)
+            lines: list[DialogueLine] = []
+            parenthetical = None
+            j = i + 1
+            while j < len(elements) and elements[j].type in ("dialogue", "parenthetical"):
+                if elements[j].type == "parenthetical":
+                    parenthetical = elements[j].text
+                else:
+                    lines.append(
+                        DialogueLine(
+                            character_id=speaker or slug(element.text),
+                            text=elements[j].text,
+                            parenthetical=parenthetical,
+                            line=elements[j].line,
+                        )
+                    )
+                    parenthetical = None
+                j += 1
+            if lines:
+                text = " ".join(line.text for line in lines)
+                intensity = max(emotional_intensity(line.text, line.parenthetical) for line in lines)
+                if speaker != last_speaker:
+                    close_next = not close_next
+                shot_type = ShotType.ECU if intensity >= 0.9 else ShotType.CU if intensity >= 0.7 or close_next else ShotType.MCU
+                listener = [last_speaker] if shot_type == ShotType.MCU and last_speaker not in (None, speaker) else []
+                add(
+                    shot_type=shot_type,
+                    characters=[c for c in [speaker, *listener] if c],
+                    speaker=speaker,
+                    action=f"{element.text} speaks." + (f" ({lines[0].parenthetical})" if lines[0].parenthetical else ""),
+                    dialogue=lines,
+                    emotional_intensity=intensity,
+                    duration_s=_bounded(len(text.split()) / config.words_per_second + 0.5, config),
+                    source_line=element.line,
+                )
+                last_speaker = speaker
+            i = j
+        else:
+            i += 1
+    return shots
+
+
+def plan_episode(script: Script, episode_key: str, bibles: Bibles, drama: str, config: PlanningConfig = PlanningConfig()) -> Storyboard | None:
+    """The storyboard of one episode, or None when the script has no such episode."""
+    episode = script.episode(episode_key)
+    if episode is None:
+        return None
+    shots = [shot for scene in episode.scenes for shot in plan_scene(scene, episode_key, bibles, config)]
+    return Storyboard(drama=drama, episode=episode_key, title=episode.title, shots=shots)
