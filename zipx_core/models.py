@@ -61,6 +61,10 @@ class Script(Model):
     def scenes(self) -> list[Scene]:
         return [scene for episode in self.episodes for scene in episode.scenes]
 
+    def all_elements(self) -> list[Element]:
+        """Every element in order, the ones before each episode's first heading included."""
+        return [e for ep in self.episodes for e in ep.preamble + [x for s in ep.scenes for x in s.elements]]
+
     def episode(self, key: str) -> Episode | None:
         return next((e for e in self.episodes if e.key == key), None)
 

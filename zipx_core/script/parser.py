@@ -60,11 +60,12 @@ def read_script_text(path: Path) -> str:
 def parse_script(path: str | Path) -> Script:
     path = Path(path)
     text = read_script_text(path)
-    return parse_text(text, source=path.name, plain_text=path.suffix.lower() == ".txt")
+    return parse_text(text, source=path.name, plain_text=path.suffix.lower() == ".txt", label=str(path))
 
 
-def parse_text(text: str, source: str = "<text>", plain_text: bool = False) -> Script:
-    numbered = list(_numbered_lines(text))
+def parse_text(text: str, source: str = "<text>", plain_text: bool = False, label: str | None = None) -> Script:
+    """`source` is the name kept in the Script; `label` names the file in errors."""
+    numbered = list(_numbered_lines(text.removeprefix("\ufeff")))
     if plain_text:
         numbered = normalise_plain_text(numbered)
     title_page, body = _split_title_page(numbered)
@@ -75,7 +76,7 @@ def parse_text(text: str, source: str = "<text>", plain_text: bool = False) -> S
         e.type in ("dialogue", "action") for s in script.scenes for e in s.elements
     ):
         raise ScriptError(
-            source, 1, "nothing that looks like a screenplay: no scene heading and no dialogue"
+            label or source, 1, "nothing that looks like a screenplay: no scene heading and no dialogue"
         )
     return script
 

@@ -1,0 +1,102 @@
+"""`make demo`: the sample drama through the Dagster assets, offline, embedded defaults.
+
+It uses the same Definitions and DAGSTER_HOME as `make dev`, so its runs appear in
+the UI. Usage: python -m zipx_dagster.demo [SCRIPT ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from zipx_core.naming import slug
+from zipx_core.script import ScriptError, load_drama
+from zipx_dagster.definitions import defs
+from zipx_dagster.instance import prepare_dagster_home
+from zipx_dagster.partitions import drama_episode_key, drama_partitions, episode_partitions
+from zipx_dagster.resources import zipx_home
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbour_lights.fountain"
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def register_drama(instance: dg.DagsterInstance, script: Path, inbox: Path) -> tuple[str, list[str]]:
+    """Copies a script into the inbox and adds its drama and episode partition keys."""
+    parsed = load_drama(script)
+    drama = slug(script.stem)
+    inbox.mkdir(parents=True, exist_ok=True)
+    target = inbox / script.name
+    if script.is_dir():
+        shutil.copytree(script, target, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(script, target)
+    episodes = [e.key for e in parsed.episodes]
+    instance.add_dynamic_partitions(drama_partitions.name, [drama])
+    instance.add_dynamic_partitions(episode_partitions.name, episodes)
+    return drama, episodes
+
+
+def _check(result: dg.ExecuteInProcessResult, what: str) -> None:
+    if not result.success:
+        raise SystemExit(f"{what} failed; see the run in the UI (make dev) or the log above")
+
+
+def run_drama(instance: dg.DagsterInstance, script: Path) -> list[Path]:
+    started = time.monotonic()
+    drama, episodes = register_drama(instance, script, zipx_home() / "inbox")
+    print(f"[{time.monotonic() - started:6.1f}s] {drama}: {len(episodes)} episodes ({', '.join(episodes)})", flush=True)
+    _check(defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key=drama, run_config=QUIET_RUN), "drama_job")
+    print(f"[{time.monotonic() - started:6.1f}s] {drama}: script parsed, bibles extracted", flush=True)
+    outputs = []
+    for episode in episodes:
+        print(f"[{time.monotonic() - started:6.1f}s] {drama} {episode}: generating shots ...", flush=True)
+        result = defs.resolve_job_def("episode_job").execute_in_process(
+            instance=instance, partition_key=drama_episode_key(drama, episode), run_config=QUIET_RUN
+        )
+        _check(result, f"episode_job {drama}/{episode}")
+        manifest = result.output_for_node("episode")
+        video = _video_path(manifest)
+        friendly = zipx_home() / "episodes" / drama / f"{episode}.mp4"
+        friendly.parent.mkdir(parents=True, exist_ok=True)
+        friendly.unlink(missing_ok=True)
+        friendly.symlink_to(video)
+        outputs.append(friendly)
+        print(
+            f"[{time.monotonic() - started:6.1f}s] {drama} {episode}: {manifest.shot_count} shots, "
+            f"{manifest.duration_s:.1f}s of video -> {friendly}",
+            flush=True,
+        )
+    return outputs
+
+
+def _video_path(manifest) -> Path:
+    from zipx_dagster.resources import ArtifactStore
+
+    return ArtifactStore(root=str(zipx_home() / "artifacts")).store().path(manifest.video_uri)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scripts", nargs="*", type=Path, default=[SAMPLE])
+    args = parser.parse_args(argv)
+    logging.getLogger("dagster").setLevel(logging.INFO)
+    prepare_dagster_home()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            for script in args.scripts:
+                for path in run_drama(instance, script):
+                    print(f"EPISODE {path}")
+    except ScriptError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

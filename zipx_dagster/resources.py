@@ -1,0 +1,92 @@
+"""Resources: one configuration model per concern, each a thin shell over zipx_core."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import BaseModel
+
+from zipx_core import models
+from zipx_core.generation import RenderSettings
+from zipx_core.naming import slug
+from zipx_core.script.drama import SCRIPT_SUFFIXES
+from zipx_core.storage import LocalArtifactStore
+
+
+def zipx_home() -> Path:
+    """Where a laptop keeps ZipX's files: $ZIPX_HOME, else ./.zipx."""
+    return Path(os.environ.get("ZIPX_HOME", ".zipx")).resolve()
+
+
+class ScriptInbox(dg.ConfigurableResource):
+    """The folder writers drop scripts into. A drama's key is its file's (or folder's)
+    name, made safe: `Harbour Lights.fountain` is the drama `harbour_lights`."""
+
+    root: str
+
+    def script_path(self, drama: str) -> Path:
+        root = Path(self.root)
+        for candidate in sorted(root.iterdir()) if root.is_dir() else []:
+            if slug(candidate.stem) == drama and (candidate.is_dir() or candidate.suffix.lower() in SCRIPT_SUFFIXES):
+                return candidate
+        raise FileNotFoundError(f"no script for drama {drama!r} in the inbox {root}")
+
+
+class ArtifactStore(dg.ConfigurableResource):
+    """Clips, stills, audio and episodes, content-addressed under `root`."""
+
+    root: str
+
+    def store(self) -> LocalArtifactStore:
+        return LocalArtifactStore(self.root)
+
+
+class RenderConfig(dg.ConfigurableResource):
+    width: int = 640
+    height: int = 360
+    fps: int = 24
+    workers: int = 2
+
+    def settings(self) -> RenderSettings:
+        return RenderSettings(width=self.width, height=self.height, fps=self.fps, workers=self.workers)
+
+
+class ManifestIOManager(dg.ConfigurableIOManager):
+    """Stores asset values, which are zipx_core pydantic models, as JSON files named by
+    asset and partition. No pickles: a manifest can be read by anything."""
+
+    root: str
+
+    def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
+        asset_key = context.asset_key.path
+        parts = list(asset_key)
+        if context.has_asset_partitions:
+            key = context.asset_partition_key
+            if isinstance(key, dg.MultiPartitionKey):
+                parts += [slug(key.keys_by_dimension["drama"]), slug(key.keys_by_dimension["episode"])]
+            else:
+                parts.append(slug(key))
+        return Path(self.root).joinpath(*parts).with_suffix(".json")
+
+    def handle_output(self, context: dg.OutputContext, obj: BaseModel) -> None:
+        if not isinstance(obj, BaseModel):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a pydantic manifest, got {type(obj).__name__}")
+        path = self._path(context)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(".json.partial")
+        staging.write_text(json.dumps({"model": type(obj).__name__, "data": obj.model_dump(mode="json")}))
+        staging.replace(path)
+        context.add_output_metadata({"manifest": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> BaseModel:
+        path = self._path(context)
+        if not path.is_file():
+            raise FileNotFoundError(f"{context.upstream_output.asset_key.to_user_string()}: no manifest at {path}; materialize it first")
+        envelope = json.loads(path.read_text())
+        model = getattr(models, envelope.get("model", ""), None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise ValueError(f"{path}: unknown manifest model {envelope.get('model')!r}")
+        return model.model_validate(envelope["data"])
