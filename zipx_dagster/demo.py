@@ -20,7 +20,7 @@ from zipx_core.script import ScriptError, load_drama
 from zipx_dagster.definitions import defs
 from zipx_dagster.instance import prepare_dagster_home
 from zipx_dagster.partitions import drama_episode_key, drama_partitions, episode_partitions
-from zipx_dagster.resources import zipx_home
+from zipx_dagster.resources import ArtifactStore, zipx_home
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbour_lights.fountain"
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -47,22 +47,24 @@ def _check(result: dg.ExecuteInProcessResult, what: str) -> None:
         raise SystemExit(f"{what} failed; see the run in the UI (make dev) or the log above")
 
 
-def run_drama(instance: dg.DagsterInstance, script: Path) -> list[Path]:
+def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Definitions = defs, home: Path | None = None) -> list[Path]:
+    """Registers and materializes every episode of a drama; returns the episode files."""
+    home = home or zipx_home()
     started = time.monotonic()
-    drama, episodes = register_drama(instance, script, zipx_home() / "inbox")
+    drama, episodes = register_drama(instance, script, home / "inbox")
     print(f"[{time.monotonic() - started:6.1f}s] {drama}: {len(episodes)} episodes ({', '.join(episodes)})", flush=True)
-    _check(defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key=drama, run_config=QUIET_RUN), "drama_job")
+    _check(definitions.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key=drama, run_config=QUIET_RUN), "drama_job")
     print(f"[{time.monotonic() - started:6.1f}s] {drama}: script parsed, bibles extracted", flush=True)
     outputs = []
     for episode in episodes:
         print(f"[{time.monotonic() - started:6.1f}s] {drama} {episode}: generating shots ...", flush=True)
-        result = defs.resolve_job_def("episode_job").execute_in_process(
+        result = definitions.resolve_job_def("episode_job").execute_in_process(
             instance=instance, partition_key=drama_episode_key(drama, episode), run_config=QUIET_RUN
         )
         _check(result, f"episode_job {drama}/{episode}")
         manifest = result.output_for_node("episode")
-        video = _video_path(manifest)
-        friendly = zipx_home() / "episodes" / drama / f"{episode}.mp4"
+        video = ArtifactStore(root=str(home / "artifacts")).store().path(manifest.video_uri)
+        friendly = home / "episodes" / drama / f"{episode}.mp4"
         friendly.parent.mkdir(parents=True, exist_ok=True)
         friendly.unlink(missing_ok=True)
         friendly.symlink_to(video)
@@ -73,12 +75,6 @@ def run_drama(instance: dg.DagsterInstance, script: Path) -> list[Path]:
             flush=True,
         )
     return outputs
-
-
-def _video_path(manifest) -> Path:
-    from zipx_dagster.resources import ArtifactStore
-
-    return ArtifactStore(root=str(zipx_home() / "artifacts")).store().path(manifest.video_uri)
 
 
 def main(argv: list[str] | None = None) -> int:

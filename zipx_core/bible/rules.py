@@ -134,6 +134,16 @@ def _introduction(names: list[str], action_text: str) -> tuple[int | None, str]:
     return None, ""
 
 
+def _introduction_line(names: list[str], script: Script) -> int | None:
+    """The exact source line of the introduction, inside its action paragraph."""
+    for element in (e for scene in script.scenes for e in scene.elements if e.type == "action"):
+        for name in names:
+            match = re.search(rf"\b{re.escape(name)}{INTRO_AGE}", element.text)
+            if match:
+                return element.line + element.text[: match.start()].count("\n")
+    return None
+
+
 def _pick(options: tuple, key: str, salt: str):
     return options[stable_hash(key, salt) % len(options)]
 
@@ -231,15 +241,7 @@ def extract_character_bibles(script: Script) -> list[CharacterBible]:
         main = max(group_stats, key=lambda s: (s.count, -s.first_line)).name
         character_id = slug(main)
         age, description = _introduction(group, action_text)
-        intro_line = next(
-            (
-                e.line
-                for scene in script.scenes
-                for e in scene.elements
-                if e.type == "action" and any(re.search(rf"\b{re.escape(n)}{INTRO_AGE}", e.text) for n in group)
-            ),
-            None,
-        )
+        intro_line = _introduction_line(group, script)
         characters.append(
             CharacterBible(
                 character_id=character_id,

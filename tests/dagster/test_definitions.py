@@ -1,0 +1,44 @@
+import os
+import subprocess
+import sys
+
+import dagster as dg
+
+from zipx_dagster.definitions import build_definitions
+from zipx_dagster.partitions import drama_episode_partitions, drama_partitions
+from tests.conftest import REPO
+
+PER_DRAMA = {"drama_script", "character_bible", "scene_bible"}
+PER_EPISODE = {"storyboard", "shots", "episode"}
+
+
+def test_definitions_validate_with_the_dagster_cli(tmp_path):
+    env = {**os.environ, "ZIPX_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_asset_graph_shape(tmp_path):
+    """A snapshot of the graph: a change to it shows up in review."""
+    defs = build_definitions(tmp_path)
+    graph = defs.resolve_asset_graph()
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    assert set(specs) == PER_DRAMA | PER_EPISODE
+    for name, spec in specs.items():
+        assert spec.description and spec.group_name and spec.owners == ["team:zipx"] and spec.kinds, name
+        expected = drama_partitions if name in PER_DRAMA else drama_episode_partitions
+        assert spec.partitions_def == expected, name
+    parents = {k: {p.to_user_string() for p in graph.get(dg.AssetKey(k)).parent_keys} for k in specs}
+    assert parents == {
+        "drama_script": set(),
+        "character_bible": {"drama_script"},
+        "scene_bible": {"drama_script"},
+        "storyboard": {"drama_script", "character_bible", "scene_bible"},
+        "shots": {"storyboard", "character_bible", "scene_bible"},
+        "episode": {"storyboard", "shots"},
+    }
+    assert {job.name for job in defs.jobs} == {"drama_job", "episode_job"}

@@ -1,0 +1,98 @@
+"""Real partitions of the sample drama through the Dagster jobs, in process."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from zipx_core.media import probe
+from zipx_dagster.definitions import build_definitions
+from zipx_dagster.demo import register_drama, run_drama
+from zipx_dagster.partitions import drama_episode_key
+from zipx_dagster.resources import RenderConfig
+from tests.conftest import SAMPLE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def drama_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("zipx")
+    defs = build_definitions(home, RenderConfig(width=192, height=108))
+    with dg.instance_for_test() as instance:
+        episodes = run_drama(instance, SAMPLE, defs, home)
+        yield instance, defs, home, episodes
+
+
+def _manifest(home, asset, *keys):
+    return json.loads(home.joinpath("manifests", asset, *keys).with_suffix(".json").read_text())["data"]
+
+
+def test_every_episode_is_a_playable_mp4(drama_run):
+    instance, defs, home, episodes = drama_run
+    assert [p.name for p in episodes] == ["ep01.mp4", "ep02.mp4"]
+    for path in episodes:
+        episode_key = path.stem
+        board = _manifest(home, "storyboard", "harbour_lights", episode_key)
+        takes = _manifest(home, "shots", "harbour_lights", episode_key)["takes"]
+        info = probe(path)
+        assert (info.codec, info.width, info.height, info.pix_fmt) == ("h264", 192, 108, "yuv420p")
+        assert abs(info.frames / 24 - sum(t["duration_s"] for t in takes)) < 1 / 24
+        for shot, take in zip(board["shots"], takes):
+            assert take["shot_id"] == shot["shot_id"]
+            assert abs(take["duration_s"] - shot["duration_s"]) <= 0.5 / 24 + 1e-9
+
+
+def test_runs_and_metadata_are_in_the_instance(drama_run):
+    instance, defs, home, episodes = drama_run
+    key = drama_episode_key("harbour_lights", "ep01")
+    event = instance.get_latest_materialization_event(dg.AssetKey("episode"))
+    assert event is not None
+    storyboard = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("storyboard"), asset_partitions=[str(key)]), limit=1
+    ).records[0].asset_materialization
+    assert storyboard.metadata["shot_count"].value > 10
+    assert "| shot | type |" in storyboard.metadata["shots"].value
+    shots = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("shots"), asset_partitions=[str(key)]), limit=1
+    ).records[0].asset_materialization
+    assert shots.metadata["thumbnails"].value.startswith("![first shots](data:image/png;base64,")
+
+
+def test_a_pair_the_script_lacks_yields_nothing(drama_run):
+    instance, defs, home, _ = drama_run
+    instance.add_dynamic_partitions("episode", ["ep03"])
+    result = defs.resolve_job_def("episode_job").execute_in_process(
+        instance=instance, partition_key=drama_episode_key("harbour_lights", "ep03")
+    )
+    assert result.success
+    assert not result.asset_materializations_for_node("storyboard")
+    assert not result.asset_materializations_for_node("episode")
+    assert not home.joinpath("manifests", "episode", "harbour_lights", "ep03.json").exists()
+
+
+def test_rematerializing_renders_nothing_again(drama_run):
+    instance, defs, home, _ = drama_run
+    clips = sorted((home / "artifacts" / "clips").rglob("*.mp4"))
+    before = _manifest(home, "episode", "harbour_lights", "ep02")
+    result = defs.resolve_job_def("episode_job").execute_in_process(
+        instance=instance, partition_key=drama_episode_key("harbour_lights", "ep02")
+    )
+    assert result.success
+    assert sorted((home / "artifacts" / "clips").rglob("*.mp4")) == clips
+    assert _manifest(home, "episode", "harbour_lights", "ep02")["video_sha256"] == before["video_sha256"]
+
+
+def test_bad_script_fails_the_run_with_the_script_error(tmp_path):
+    home = tmp_path / "zipx"
+    defs = build_definitions(home)
+    (home / "inbox").mkdir(parents=True)
+    (home / "inbox" / "broken.fountain").write_bytes(b"\x00binary")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("drama", ["broken"])
+        result = defs.resolve_job_def("drama_job").execute_in_process(
+            instance=instance, partition_key="broken", raise_on_error=False
+        )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "broken.fountain:1: file is binary" in str(failure.step_failure_data.error)
