@@ -60,36 +60,45 @@ def read_script_text(path: Path) -> str:
 def parse_script(path: str | Path) -> Script:
     path = Path(path)
     text = read_script_text(path)
-    return parse_text(text, source=path.name, plain_text=path.suffix.lower() == ".txt", label=str(path))
+    script = parse_text(text, source=path.name, plain_text=path.suffix.lower() == ".txt")
+    if not any(e.type in ("dialogue", "action") for scene in script.scenes for e in scene.elements):
+        raise ScriptError(str(path), 1, "nothing that looks like a screenplay: no scene heading and no dialogue")
+    return script
 
 
-def parse_text(text: str, source: str = "<text>", plain_text: bool = False, label: str | None = None) -> Script:
-    """`source` is the name kept in the Script; `label` names the file in errors."""
+def parse_text(text: str, source: str = "<text>", plain_text: bool = False) -> Script:
+    """Whatever screenplay elements the text holds; parse_script also insists on some."""
     numbered = list(_numbered_lines(text.removeprefix("\ufeff")))
     if plain_text:
         numbered = normalise_plain_text(numbered)
     title_page, body = _split_title_page(numbered)
     paragraphs = _parse_paragraphs(body)
     forced_cue_lines = {n for n, line in body if line.lstrip().startswith("@")}
-    script = _build_script(paragraphs, title_page, source, forced_cue_lines)
-    if not any(scene.elements for scene in script.scenes) or not any(
-        e.type in ("dialogue", "action") for s in script.scenes for e in s.elements
-    ):
-        raise ScriptError(
-            label or source, 1, "nothing that looks like a screenplay: no scene heading and no dialogue"
-        )
-    return script
+    return _build_script(paragraphs, title_page, source, forced_cue_lines)
 
 
 def _numbered_lines(text: str):
-    """(line number, text) pairs with boneyards blanked; a boneyard keeps its line breaks
-    so the numbers still match the file."""
+    """(line number, text) pairs, boneyards blanked (a boneyard keeps its line breaks so
+    the numbers still match the file), with three fixes to screenplain's reading:
+    - a line of only whitespace is blank, except the two spaces that join dialogue;
+    - '. NOT A HEADER' (a dot and a space) is not a forced heading, per the spec;
+    - non-Latin headings (ИНТ., INT。) are forced, and a heading with text right under
+      it is split from that text instead of being read as a character cue."""
     text = sp.boneyard_re.sub(lambda m: "\n" * len(sp.linebreak_re.findall(m.group(0))), text)
-    for number, line in enumerate(sp.linebreak_re.split(text), start=1):
-        line = sp._preprocess_line(line)
-        if FOREIGN_HEADING_RE.match(line) and not HEADING_RE.match(line):
+    lines = [sp._preprocess_line(line) for line in sp.linebreak_re.split(text)]
+    previous = ""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() and line != sp.TWOSPACE:
+            line = ""
+        elif line.startswith(". "):
+            line = "!" + line
+        elif FOREIGN_HEADING_RE.match(line) and not HEADING_RE.match(line):
             line = "." + line
         yield number, line
+        following = lines[number] if number < len(lines) else ""
+        if previous == "" and following.strip() and HEADING_RE.match(line.lstrip(".")) and line.lstrip(".").isupper():
+            yield number, ""
+        previous = line
 
 
 def _split_title_page(numbered):
