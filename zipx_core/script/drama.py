@@ -4,7 +4,7 @@ from pathlib import Path
 
 from zipx_core.models import Script
 from zipx_core.script.errors import ScriptError
-from zipx_core.script.parser import parse_script
+from zipx_core.script.parser import parse_script, renumber
 
 SCRIPT_SUFFIXES = (".fountain", ".spmd", ".txt")
 
@@ -24,10 +24,5 @@ def load_drama(path: str | Path) -> Script:
         for episode in part.episodes:
             episode.title = part.title if len(part.episodes) == 1 else episode.title
             episodes.append(episode)
-    number = 0
-    for index, episode in enumerate(episodes, start=1):
-        episode.key = f"ep{index:02d}"
-        for scene in episode.scenes:
-            number += 1
-            scene.number = number
+    renumber(episodes)
     return Script(source=path.name, title=parts[0].title, title_page=parts[0].title_page, episodes=episodes)

@@ -236,7 +236,7 @@ def _build_script(numbered_paragraphs, title_page: dict, source: str, forced_cue
             elements = _elements(paragraph, line, line_of, forced_cue_lines)
             (current.scenes[-1].elements if current.scenes else pending).extend(elements)
     finish(current)
-    _renumber(episodes)
+    renumber(episodes)
     return Script(source=source, title=title, title_page=flat_title, episodes=episodes)
 
 
@@ -273,7 +273,8 @@ def _implicit_scene(elements: list[Element]) -> Scene:
     )
 
 
-def _renumber(episodes: list[Episode]) -> None:
+def renumber(episodes: list[Episode]) -> None:
+    """Episode keys ep01, ep02 ... and scene numbers counted through the whole drama."""
     number = 0
     for index, episode in enumerate(episodes, start=1):
         episode.key = f"ep{index:02d}"
