@@ -272,6 +272,37 @@ class ShotsManifest(Model):
     takes: list[Take]
 
 
+class SpokenLine(Model):
+    shot_id: str
+    character_id: str
+    text: str
+    voice_id: str
+    speech_uri: str
+    start_s: float = Field(description="where the line starts in the episode")
+    duration_s: float
+    source_line: int
+
+
+class EpisodeAudio(Model):
+    drama: str
+    episode: str
+    engine: str
+    fps: int
+    lines: list[SpokenLine]
+    shot_durations: dict[str, float] = Field(description="shot_id -> seconds, whole frames, long enough for its lines")
+    duration_s: float
+    mix_uri: str
+    loudness_lufs: float = Field(description="integrated loudness of the mixed track, as loudnorm measured it")
+    subtitles_srt_uri: str
+    subtitles_vtt_uri: str
+
+
+class TimelineExport(Model):
+    otio_uri: str
+    exports: dict[str, str] = Field({}, description="format -> artifact URI of the exported file")
+    failures: dict[str, str] = Field({}, description="format -> why it did not export")
+
+
 class EpisodeManifest(Model):
     drama: str
     episode: str
@@ -283,4 +314,10 @@ class EpisodeManifest(Model):
     height: int
     codec: str
     join_method: str = Field("copy", description="copy: clips joined without re-encoding")
+    audio_codec: str | None = None
+    loudness_lufs: float | None = None
+    subtitles_srt_uri: str | None = None
+    subtitles_vtt_uri: str | None = None
+    burned_subtitles: bool = False
+    timeline: TimelineExport | None = None
     total_cost_usd: float = 0.0

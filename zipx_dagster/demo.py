@@ -63,15 +63,21 @@ def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Defini
         )
         _check(result, f"episode_job {drama}/{episode}")
         manifest = result.output_for_node("episode")
-        video = ArtifactStore(root=str(home / "artifacts")).store().path(manifest.video_uri)
+        store = ArtifactStore(root=str(home / "artifacts")).store()
+        video = store.path(manifest.video_uri)
         friendly = home / "episodes" / drama / f"{episode}.mp4"
         friendly.parent.mkdir(parents=True, exist_ok=True)
         friendly.unlink(missing_ok=True)
         friendly.symlink_to(video)
         outputs.append(friendly)
+        for suffix, uri in (("srt", manifest.subtitles_srt_uri), ("otio", manifest.timeline.otio_uri)):
+            beside = friendly.with_suffix(f".{suffix}")
+            beside.unlink(missing_ok=True)
+            beside.symlink_to(store.path(uri))
         print(
             f"[{time.monotonic() - started:6.1f}s] {drama} {episode}: {manifest.shot_count} shots, "
-            f"{manifest.duration_s:.1f}s of video -> {friendly}",
+            f"{manifest.duration_s:.1f}s, {len(manifest.timeline.exports) + 1} timeline formats, "
+            f"{manifest.loudness_lufs} LUFS -> {friendly}",
             flush=True,
         )
     return outputs

@@ -9,7 +9,7 @@ from zipx_dagster.partitions import drama_episode_partitions, drama_partitions
 from tests.conftest import REPO
 
 PER_DRAMA = {"drama_script", "character_bible", "scene_bible"}
-PER_EPISODE = {"storyboard", "shots", "episode"}
+PER_EPISODE = {"storyboard", "episode_audio", "shots", "episode"}
 
 
 def test_definitions_validate_with_the_dagster_cli(tmp_path):
@@ -38,7 +38,8 @@ def test_asset_graph_shape(tmp_path):
         "character_bible": {"drama_script"},
         "scene_bible": {"drama_script"},
         "storyboard": {"drama_script", "character_bible", "scene_bible"},
-        "shots": {"storyboard", "character_bible", "scene_bible"},
-        "episode": {"storyboard", "shots"},
+        "episode_audio": {"storyboard", "character_bible"},
+        "shots": {"storyboard", "episode_audio", "character_bible", "scene_bible"},
+        "episode": {"storyboard", "shots", "episode_audio"},
     }
     assert {job.name for job in defs.jobs} == {"drama_job", "episode_job"}

@@ -34,8 +34,8 @@ HAIR_STYLES = {
     "male": ("short", "cropped", "curly"),
     "unspecified": ("short", "long", "curly", "cropped"),
 }
-FEMALE_VOICES = ("en-us+f3", "en+f2", "en+f4", "en-gb+f1", "en+f5")
-MALE_VOICES = ("en-us+m3", "en+m1", "en+m7", "en-gb+m2", "en+m4")
+FEMALE_VOICES = ("en-us+f3", "en+f2", "en+f4", "en-gb-x-rp+f1", "en+f5", "en-gb-scotland+f1")
+MALE_VOICES = ("en-us+m3", "en+m1", "en+m7", "en-gb-x-rp+m2", "en+m4", "en-029+m1")
 OTHER_VOICES = ("en+m2", "en+f1", "en+m5", "en+f3")
 
 FEMALE_WORDS = {"woman", "girl", "she", "her", "lady", "mother", "mom", "daughter", "wife", "sister", "grandmother"}
@@ -214,23 +214,32 @@ def _emotional_range(stats: list[CueStats]) -> list[str]:
     return ranked or ["neutral"]
 
 
-def _assign_voices(characters: list[CharacterBible]) -> None:
+def _assign_voices(characters: list[CharacterBible], locked: dict[str, VoiceProfile]) -> None:
     """Distinct characters get distinguishable voices: voices are dealt in order of
-    importance from each gender's list, and a repeat is moved in pitch."""
-    used: Counter = Counter()
+    importance from each gender's list, and a repeat is moved in pitch. A voice in
+    `locked` (given out by an earlier run) is kept: a re-run never re-assigns one."""
+    used: Counter = Counter(v.voice_id for v in locked.values())
+    taken = {(v.voice_id, v.pitch) for v in locked.values()}
     for character in sorted(characters, key=lambda c: (-c.cue_count, c.character_id)):
+        if character.character_id in locked:
+            character.voice_profile = locked[character.character_id]
+            continue
         pool = {"female": FEMALE_VOICES, "male": MALE_VOICES}.get(character.appearance.gender, OTHER_VOICES)
         voice = min(pool, key=lambda v: (used[v], pool.index(v)))
         repeat = used[voice]
         used[voice] += 1
-        age = int(re.match(r"\d+", character.appearance.age_range).group()) if character.appearance.age_range[0].isdigit() else 35
+        age_text = character.appearance.age_range
+        age = int(re.match(r"\d+", age_text).group()) if age_text[0].isdigit() else 35
         pitch = max(10, min(90, 50 - (age - 35) // 2 + 15 * repeat * (-1) ** repeat))
+        while (voice, pitch) in taken:
+            pitch = 10 + (pitch + 7 - 10) % 81
+        taken.add((voice, pitch))
         rate = 150 + stable_hash(character.character_id, "rate") % 35
         style = character.emotional_range[0] if character.emotional_range else "neutral"
         character.voice_profile = VoiceProfile(voice_id=voice, pitch=pitch, rate_wpm=rate, style=style)
 
 
-def extract_character_bibles(script: Script) -> list[CharacterBible]:
+def extract_character_bibles(script: Script, locked_voices: dict[str, VoiceProfile] | None = None) -> list[CharacterBible]:
     stats = _cue_stats(script)
     action_text = "\n".join(
         e.text for scene in script.scenes for e in scene.elements if e.type == "action"
@@ -255,7 +264,7 @@ def extract_character_bibles(script: Script) -> list[CharacterBible]:
                 cue_count=sum(s.count for s in group_stats),
             )
         )
-    _assign_voices(characters)
+    _assign_voices(characters, locked_voices or {})
     return sorted(characters, key=lambda c: (-c.cue_count, c.character_id))
 
 

@@ -1,11 +1,13 @@
-"""Takes into an episode file, in storyboard order."""
+"""Takes into an episode file, in storyboard order, with the dialogue track."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from zipx_core.media.ffmpeg import concat_clips, probe
-from zipx_core.models import EpisodeManifest, ShotsManifest, Storyboard
+import ffmpeg
+
+from zipx_core.media.ffmpeg import ENCODING, _run, concat_clips, ffmpeg_exe, probe
+from zipx_core.models import EpisodeAudio, EpisodeManifest, ShotsManifest, Storyboard
 from zipx_core.storage import LocalArtifactStore
 
 
@@ -13,15 +15,41 @@ class AssemblyError(ValueError):
     pass
 
 
-def assemble_episode(storyboard: Storyboard, shots: ShotsManifest, store: LocalArtifactStore) -> EpisodeManifest:
+def _mux(video: Path, audio: Path, out: Path, subtitles: Path | None) -> None:
+    """Video from the joined takes, sound from the dialogue track only: a model's own
+    soundtrack (HappyHorse, Veo 3) is replaced. Copies both streams unless subtitles are
+    burned in, which re-encodes the video."""
+    picture = ffmpeg.input(str(video)).video
+    sound = ffmpeg.input(str(audio)).audio
+    options = {"acodec": "copy", "movflags": "+faststart", "loglevel": "error"}
+    if subtitles:
+        picture = picture.filter("subtitles", str(subtitles))
+        options.update(vcodec=ENCODING.codec, preset=ENCODING.preset, crf=ENCODING.crf, pix_fmt=ENCODING.pix_fmt)
+    else:
+        options["vcodec"] = "copy"
+    _run(ffmpeg.output(picture, sound, str(out), **options).overwrite_output().compile(cmd=ffmpeg_exe()))
+
+
+def assemble_episode(
+    storyboard: Storyboard,
+    shots: ShotsManifest,
+    store: LocalArtifactStore,
+    audio: EpisodeAudio | None = None,
+    burn_subtitles: bool = False,
+) -> EpisodeManifest:
     by_shot = {take.shot_id: take for take in shots.takes}
     missing = [s.shot_id for s in storyboard.shots if s.shot_id not in by_shot]
     if missing:
         raise AssemblyError(f"{storyboard.drama}/{storyboard.episode}: no take for shots {missing[:5]}")
     clips = [store.path(by_shot[s.shot_id].clip_uri) for s in storyboard.shots]
     with store.scratch_dir() as scratch:
-        out = Path(scratch) / "episode.mp4"
-        method = concat_clips(clips, out)
+        joined = Path(scratch) / "video.mp4"
+        method = concat_clips(clips, joined)
+        out = joined
+        if audio:
+            out = Path(scratch) / "episode.mp4"
+            subtitles = store.path(audio.subtitles_srt_uri) if burn_subtitles else None
+            _mux(joined, store.path(audio.mix_uri), out, subtitles)
         info = probe(out)
         artifact = store.put_file(out, "episodes", ".mp4")
     return EpisodeManifest(
@@ -34,6 +62,11 @@ def assemble_episode(storyboard: Storyboard, shots: ShotsManifest, store: LocalA
         width=info.width,
         height=info.height,
         codec=info.codec,
-        join_method=method,
+        join_method=method if not burn_subtitles else "reencode (burned subtitles)",
+        audio_codec="aac" if audio else None,
+        loudness_lufs=audio.loudness_lufs if audio else None,
+        subtitles_srt_uri=audio.subtitles_srt_uri if audio else None,
+        subtitles_vtt_uri=audio.subtitles_vtt_uri if audio else None,
+        burned_subtitles=bool(audio and burn_subtitles),
         total_cost_usd=round(sum(t.cost_usd for t in shots.takes), 4),
     )

@@ -5,11 +5,12 @@ from collections import Counter
 import dagster as dg
 
 from zipx_core.bible import extract_character_bibles, extract_scene_bibles
+from zipx_core.bible.voices import load_voice_lock, save_voice_lock
 from zipx_core.models import CharacterBibles, SceneBibles, Script
 from zipx_core.script import load_drama
 from zipx_dagster.metadata import markdown_table
 from zipx_dagster.partitions import drama_partitions
-from zipx_dagster.resources import ScriptInbox
+from zipx_dagster.resources import ArtifactStore, ScriptInbox
 
 OWNERS = ["team:zipx"]
 
@@ -45,10 +46,15 @@ def drama_script(context: dg.AssetExecutionContext, inbox: ScriptInbox) -> dg.Ou
     group_name="bibles",
     kinds={"python", "pydantic"},
     owners=OWNERS,
-    description="One bible per speaking character: appearance, wardrobe per scene, voice, emotional range, reference frames.",
+    description="One bible per speaking character: appearance, wardrobe per scene, voice (locked once given), "
+    "emotional range, reference frames.",
 )
-def character_bible(context: dg.AssetExecutionContext, drama_script: Script) -> dg.Output[CharacterBibles]:
-    characters = extract_character_bibles(drama_script)
+def character_bible(
+    context: dg.AssetExecutionContext, drama_script: Script, artifacts: ArtifactStore
+) -> dg.Output[CharacterBibles]:
+    store, drama = artifacts.store(), context.partition_key
+    characters = extract_character_bibles(drama_script, load_voice_lock(store, drama))
+    save_voice_lock(store, drama, characters)
     return dg.Output(
         CharacterBibles(drama=context.partition_key, characters=characters),
         metadata={

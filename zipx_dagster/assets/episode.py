@@ -1,4 +1,7 @@
-"""Per (drama, episode) assets: storyboard -> shots -> episode.
+"""Per (drama, episode) assets: storyboard -> episode_audio -> shots -> episode.
+
+Speech comes before video: its measured length sets each shot's duration, so a shot is
+generated once, at the length its lines need.
 
 A pair that the drama's script lacks yields no output (output_required=False), so the
 steps after it are skipped rather than failed.
@@ -8,10 +11,12 @@ from collections import Counter
 
 import dagster as dg
 
+from zipx_core.audio import apply_speech_timing, voice_episode
 from zipx_core.generation import generate_shots
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
-from zipx_core.models import Bibles, CharacterBibles, EpisodeManifest, SceneBibles, Script, ShotsManifest, Storyboard
+from zipx_core.media.timeline import build_timeline, export_timeline
+from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, SceneBibles, Script, ShotsManifest, Storyboard
 from zipx_core.storyboard import plan_episode
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_episode_partitions
@@ -67,16 +72,50 @@ def storyboard(context: dg.AssetExecutionContext, drama_script: Script, characte
 
 @dg.asset(
     partitions_def=drama_episode_partitions,
-    ins={"storyboard": dg.AssetIn(), **{k: PER_DRAMA[k] for k in ("character_bible", "scene_bible")}},
+    ins={"storyboard": dg.AssetIn(), "character_bible": PER_DRAMA["character_bible"]},
+    output_required=False,
+    group_name="episodes",
+    kinds={"python", "espeak", "ffmpeg"},
+    owners=OWNERS,
+    description="Every dialogue line spoken in its character's voice, shot timing that follows the speech, "
+    "one track normalised to EBU R128, and SRT/WebVTT subtitles.",
+)
+def episode_audio(
+    context: dg.AssetExecutionContext, storyboard: Storyboard, character_bible: CharacterBibles,
+    artifacts: ArtifactStore, render: RenderConfig,
+):
+    drama, _ = _keys(context)
+    bibles = Bibles(drama=drama, characters=character_bible.characters, locations=[])
+    audio = voice_episode(storyboard, bibles, artifacts.store(), fps=render.fps)
+    yield dg.Output(
+        audio,
+        metadata={
+            "lines": len(audio.lines),
+            "duration_s": round(audio.duration_s, 2),
+            "loudness_lufs": audio.loudness_lufs,
+            "voices": dict(Counter(f"{line.character_id} ({line.voice_id})" for line in audio.lines)),
+            "lines_table": markdown_table(
+                ["shot", "who", "voice", "start", "seconds", "line"],
+                [[l.shot_id, l.character_id, l.voice_id, l.start_s, l.duration_s, l.text] for l in audio.lines],
+            ),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=drama_episode_partitions,
+    ins={"storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(), **{k: PER_DRAMA[k] for k in ("character_bible", "scene_bible")}},
     output_required=False,
     group_name="episodes",
     kinds={"python", "ffmpeg"},
     owners=OWNERS,
-    description="One take per shot, generated with the bible entries in every request; finished requests are never repeated.",
+    description="One take per shot, as long as its speech, generated with the bible entries in every request; "
+    "finished requests are never repeated.",
 )
 def shots(
     context: dg.AssetExecutionContext,
     storyboard: Storyboard,
+    episode_audio: EpisodeAudio,
     character_bible: CharacterBibles,
     scene_bible: SceneBibles,
     artifacts: ArtifactStore,
@@ -89,9 +128,8 @@ def shots(
         if done == total or done % 5 == 0:
             context.log.info(f"{drama} {episode}: shot {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
-    manifest = generate_shots(
-        storyboard, _bibles(drama, character_bible, scene_bible), store, render.settings(), on_progress=progress
-    )
+    timed = apply_speech_timing(storyboard, episode_audio)
+    manifest = generate_shots(timed, _bibles(drama, character_bible, scene_bible), store, render.settings(), on_progress=progress)
     thumbnails = [store.path(t.thumbnail_uri).read_bytes() for t in manifest.takes if t.thumbnail_uri]
     yield dg.Output(
         manifest,
@@ -106,17 +144,32 @@ def shots(
     )
 
 
+class EpisodeConfig(dg.Config):
+    burn_subtitles: bool = False
+
+
 @dg.asset(
     partitions_def=drama_episode_partitions,
     output_required=False,
     group_name="episodes",
     kinds={"python", "ffmpeg", "mp4"},
     owners=OWNERS,
-    description="The finished episode: an H.264 MP4 of the takes in storyboard order, faststart.",
+    description="The finished episode: H.264/AAC MP4 (faststart) of the takes in storyboard order with the "
+    "dialogue track, SRT/WebVTT subtitles, and an editable timeline (OTIO, FCP 7 XML, EDL).",
 )
-def episode(context: dg.AssetExecutionContext, storyboard: Storyboard, shots: ShotsManifest, artifacts: ArtifactStore):
+def episode(
+    context: dg.AssetExecutionContext,
+    config: EpisodeConfig,
+    storyboard: Storyboard,
+    shots: ShotsManifest,
+    episode_audio: EpisodeAudio,
+    artifacts: ArtifactStore,
+    render: RenderConfig,
+):
     store = artifacts.store()
-    manifest = assemble_episode(storyboard, shots, store)
+    timed = apply_speech_timing(storyboard, episode_audio)
+    manifest = assemble_episode(timed, shots, store, episode_audio, burn_subtitles=config.burn_subtitles)
+    manifest.timeline = export_timeline(build_timeline(timed, shots, store, episode_audio, fps=render.fps), store)
     yield dg.Output(
         manifest,
         metadata={
@@ -124,12 +177,12 @@ def episode(context: dg.AssetExecutionContext, storyboard: Storyboard, shots: Sh
             "duration_s": manifest.duration_s,
             "shot_count": manifest.shot_count,
             "resolution": f"{manifest.width}x{manifest.height}",
-            "codec": manifest.codec,
+            "codec": f"{manifest.codec}/{manifest.audio_codec}",
+            "loudness_lufs": manifest.loudness_lufs,
             "join_method": manifest.join_method,
+            "subtitles": dg.MetadataValue.path(str(store.path(manifest.subtitles_srt_uri))),
+            "timeline": dg.MetadataValue.path(str(store.path(manifest.timeline.otio_uri))),
+            "timeline_exports": sorted(manifest.timeline.exports),
             "cost_usd": manifest.total_cost_usd,
         },
     )
-
-
-def episode_mp4(manifest: EpisodeManifest, artifacts: ArtifactStore) -> str:
-    return str(artifacts.store().path(manifest.video_uri))
