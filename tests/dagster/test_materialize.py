@@ -36,11 +36,15 @@ def test_every_episode_is_a_playable_mp4(drama_run):
         board = _manifest(home, "storyboard", "harbour_lights", episode_key)
         takes = _manifest(home, "shots", "harbour_lights", episode_key)["takes"]
         info = probe(path)
-        assert (info.codec, info.width, info.height, info.pix_fmt) == ("h264", 192, 108, "yuv420p")
+        assert (info.codec, info.width, info.height, info.pix_fmt, info.has_audio) == ("h264", 192, 108, "yuv420p", True)
+        for suffix in (".srt", ".otio"):
+            assert path.with_suffix(suffix).is_file()
         assert abs(info.frames / 24 - sum(t["duration_s"] for t in takes)) < 1 / 24
+        timing = _manifest(home, "episode_audio", "harbour_lights", episode_key)["shot_durations"]
         for shot, take in zip(board["shots"], takes):
             assert take["shot_id"] == shot["shot_id"]
-            assert abs(take["duration_s"] - shot["duration_s"]) <= 0.5 / 24 + 1e-9
+            assert take["duration_s"] >= shot["duration_s"] - 0.5 / 24  # never shorter than planned
+            assert abs(take["duration_s"] - timing[shot["shot_id"]]) < 1e-6  # as long as its speech needs
 
 
 def test_runs_and_metadata_are_in_the_instance(drama_run):
