@@ -44,7 +44,7 @@ def test_every_episode_is_a_playable_mp4(drama_run):
         for shot, take in zip(board["shots"], takes):
             assert take["shot_id"] == shot["shot_id"]
             assert take["duration_s"] >= shot["duration_s"] - 0.5 / 24  # never shorter than planned
-            assert abs(take["duration_s"] - timing[shot["shot_id"]]) < 1e-6  # as long as its speech needs
+            assert abs(take["duration_s"] - timing[shot["shot_id"]]) < 1e-3  # as long as its speech needs
 
 
 def test_runs_and_metadata_are_in_the_instance(drama_run):
