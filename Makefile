@@ -21,6 +21,7 @@ demo: setup
 	$(BIN)/python -m zipx_dagster.demo
 
 test: setup
+	bash scripts/system-packages.sh
 	$(BIN)/python -m pytest
 
 dev: setup

@@ -1,9 +1,10 @@
 """Where artifacts live. Content-addressed: a file's key is the SHA-256 of its bytes, so
 the same clip is stored once and a manifest's URI pins exact bytes.
 
-URIs are `zipx://{kind}/{aa}/{sha256}{suffix}`, relative to the store's root, so a
-manifest stays valid when the root moves. The local store is the default; an S3 store
-with the same interface is production's (see DESIGN.md).
+URIs are `zipx://{kind}/{aa}/{sha256}{suffix}`, relative to the store, never a local
+path: a manifest stays valid when the root moves, or when the files move to S3. The
+local store is the laptop default; `S3ArtifactStore` (same interface, over boto3) is
+production's, for AWS S3 or any S3-compatible server.
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _key(kind: str, sha: str, suffix: str) -> str:
+    if not _NAME_RE.match(kind) or not re.match(r"^(\.[a-z0-9]{1,8})?$", suffix):
+        raise StorageError(f"bad artifact kind or suffix: {kind!r} {suffix!r}")
+    return f"{kind}/{sha[:2]}/{sha}{suffix}"
+
+
+def uri_key(uri: str) -> str:
+    """The store-relative key of an artifact URI; anything else (a path, '..') is refused."""
+    if not uri.startswith(URI_PREFIX) or not _KEY_RE.match(uri[len(URI_PREFIX):]):
+        raise StorageError(f"not an artifact URI of this store: {uri!r}")
+    return uri[len(URI_PREFIX):]
+
+
+def record_key(kind: str, name: str) -> str:
+    if not _NAME_RE.match(kind) or not _NAME_RE.match(name):
+        raise StorageError(f"bad record name: {kind!r}/{name!r}")
+    return f"records/{kind}/{name}.json"
+
+
 class LocalArtifactStore:
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
@@ -54,10 +74,8 @@ class LocalArtifactStore:
 
     def put_file(self, source: Path, kind: str, suffix: str) -> Artifact:
         """Moves `source` into the store; a reader never sees a half-written file."""
-        if not _NAME_RE.match(kind) or not re.match(r"^(\.[a-z0-9]{1,8})?$", suffix):
-            raise StorageError(f"bad artifact kind or suffix: {kind!r} {suffix!r}")
         sha = file_sha256(source)
-        key = f"{kind}/{sha[:2]}/{sha}{suffix}"
+        key = _key(kind, sha, suffix)
         target = self.root / key
         size = source.stat().st_size
         if not target.exists():
@@ -68,18 +86,14 @@ class LocalArtifactStore:
         return Artifact(uri=URI_PREFIX + key, sha256=sha, size=size)
 
     def path(self, uri: str) -> Path:
-        if not uri.startswith(URI_PREFIX) or not _KEY_RE.match(uri[len(URI_PREFIX):]):
-            raise StorageError(f"not an artifact URI of this store: {uri!r}")
-        return self.root / uri[len(URI_PREFIX):]
+        return self.root / uri_key(uri)
 
     def exists(self, uri: str) -> bool:
         return self.path(uri).is_file()
 
     # Small JSON records (e.g. a finished request's take), keyed by a hash or a name.
     def _record_path(self, kind: str, name: str) -> Path:
-        if not _NAME_RE.match(kind) or not _NAME_RE.match(name):
-            raise StorageError(f"bad record name: {kind!r}/{name!r}")
-        return self.root / "records" / kind / f"{name}.json"
+        return self.root / record_key(kind, name)
 
     def get_record(self, kind: str, name: str) -> dict | None:
         path = self._record_path(kind, name)
@@ -91,3 +105,104 @@ class LocalArtifactStore:
         staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
         staging.write_text(json.dumps(record, sort_keys=True))
         os.replace(staging, path)
+
+
+class S3ArtifactStore:
+    """The same store on S3. Objects appear whole or not at all (a PUT, or a multipart
+    upload, becomes visible only when complete), and each carries its SHA-256, checked
+    when it is fetched. Reads go through a local cache, itself content-addressed, so a
+    file is downloaded once per machine."""
+
+    MULTIPART_BYTES = 8 * 1024 * 1024
+
+    def __init__(self, client, bucket: str, prefix: str = "", cache_root: str | Path = ".zipx/s3-cache"):
+        from boto3.s3.transfer import TransferConfig
+
+        self.client, self.bucket, self.prefix = client, bucket, prefix.strip("/")
+        self.cache = LocalArtifactStore(cache_root)
+        self.transfer = TransferConfig(multipart_threshold=self.MULTIPART_BYTES, multipart_chunksize=self.MULTIPART_BYTES)
+
+    def _object(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, action: str, key: str, error: Exception) -> StorageError:
+        from botocore.exceptions import ClientError
+
+        code = error.response["Error"].get("Code", "?") if isinstance(error, ClientError) else type(error).__name__
+        # the message names the bucket and key, never the credentials
+        return StorageError(f"S3 {action} s3://{self.bucket}/{self._object(key)} failed: {code}")
+
+    def scratch_dir(self) -> tempfile.TemporaryDirectory:
+        return self.cache.scratch_dir()
+
+    def put_file(self, source: Path, kind: str, suffix: str, callback=None) -> Artifact:
+        sha = file_sha256(source)
+        key = _key(kind, sha, suffix)
+        size = source.stat().st_size
+        if not self._exists(key):
+            try:
+                self.client.upload_file(
+                    str(source), self.bucket, self._object(key),
+                    ExtraArgs={"Metadata": {"sha256": sha}}, Config=self.transfer, Callback=callback,
+                )
+            except Exception as error:
+                raise self._fail("upload", key, error) from None
+        source.unlink(missing_ok=True)
+        return Artifact(uri=URI_PREFIX + key, sha256=sha, size=size)
+
+    def _exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._object(key))
+            return True
+        except ClientError as error:
+            if error.response["Error"].get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._fail("head", key, error) from None
+
+    def exists(self, uri: str) -> bool:
+        return self._exists(uri_key(uri))
+
+    def path(self, uri: str) -> Path:
+        """A local copy of the artifact, streamed from S3 on first use and checked."""
+        key = uri_key(uri)
+        local = self.cache.path(uri)
+        if local.is_file():
+            return local
+        local.parent.mkdir(parents=True, exist_ok=True)
+        staging = local.with_name(f".{local.name}.{os.getpid()}.partial")
+        try:
+            self.client.download_file(self.bucket, self._object(key), str(staging), Config=self.transfer)
+        except Exception as error:
+            staging.unlink(missing_ok=True)
+            raise self._fail("download", key, error) from None
+        if file_sha256(staging) != key.split("/")[2].split(".")[0]:
+            staging.unlink()
+            raise StorageError(f"s3://{self.bucket}/{self._object(key)}: content does not match its hash")
+        os.replace(staging, local)
+        return local
+
+    def presigned_url(self, uri: str, expires_s: int = 3600) -> str:
+        """A time-limited GET URL, for providers that fetch reference frames themselves."""
+        key = uri_key(uri)
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._object(key)}, ExpiresIn=expires_s
+        )
+
+    def get_record(self, kind: str, name: str) -> dict | None:
+        key = record_key(kind, name)
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._object(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+        except Exception as error:
+            raise self._fail("get", key, error) from None
+        return json.loads(body)
+
+    def put_record(self, kind: str, name: str, record: dict) -> None:
+        key = record_key(kind, name)
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._object(key), Body=json.dumps(record, sort_keys=True).encode())
+        except Exception as error:
+            raise self._fail("put", key, error) from None

@@ -6,17 +6,25 @@ import dagster as dg
 
 from zipx_dagster.assets import drama, episode
 from zipx_dagster.jobs import drama_job, episode_job
-from zipx_dagster.resources import ArtifactStore, ManifestIOManager, RenderConfig, ScriptInbox, zipx_home
+from zipx_dagster.resources import (
+    ArtifactStore,
+    ManifestIOManager,
+    RenderConfig,
+    ScriptInbox,
+    artifact_store_from_env,
+    zipx_home,
+)
 
 
-def build_definitions(home: Path, render: RenderConfig | None = None) -> dg.Definitions:
-    """Everything under one ZIPX_HOME: the inbox, the artifact store and the manifests."""
+def build_definitions(home: Path, render: RenderConfig | None = None, artifacts: ArtifactStore | None = None) -> dg.Definitions:
+    """Everything under one ZIPX_HOME: the inbox, the artifact store (or its S3 cache)
+    and the manifests."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([drama, episode]),
         jobs=[drama_job, episode_job],
         resources={
             "inbox": ScriptInbox(root=str(home / "inbox")),
-            "artifacts": ArtifactStore(root=str(home / "artifacts")),
+            "artifacts": artifacts or artifact_store_from_env(home),
             "render": render or RenderConfig(),
             "io_manager": ManifestIOManager(root=str(home / "manifests")),
         },

@@ -20,7 +20,7 @@ from zipx_core.script import ScriptError, load_drama
 from zipx_dagster.definitions import defs
 from zipx_dagster.instance import prepare_dagster_home
 from zipx_dagster.partitions import drama_episode_key, drama_partitions, episode_partitions
-from zipx_dagster.resources import ArtifactStore, zipx_home
+from zipx_dagster.resources import zipx_home
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbour_lights.fountain"
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -63,7 +63,7 @@ def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Defini
         )
         _check(result, f"episode_job {drama}/{episode}")
         manifest = result.output_for_node("episode")
-        store = ArtifactStore(root=str(home / "artifacts")).store()
+        store = definitions.resources["artifacts"].process_config_and_initialize().store()
         video = store.path(manifest.video_uri)
         friendly = home / "episodes" / drama / f"{episode}.mp4"
         friendly.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from zipx_core import models
 from zipx_core.generation import RenderSettings
 from zipx_core.naming import slug
 from zipx_core.script.drama import SCRIPT_SUFFIXES
-from zipx_core.storage import LocalArtifactStore
+from zipx_core.storage import LocalArtifactStore, S3ArtifactStore
 
 
 def zipx_home() -> Path:
@@ -36,12 +36,49 @@ class ScriptInbox(dg.ConfigurableResource):
 
 
 class ArtifactStore(dg.ConfigurableResource):
-    """Clips, stills, audio and episodes, content-addressed under `root`."""
+    """Clips, stills, audio and episodes, content-addressed. A local folder (`root`) by
+    default; S3 or any S3-compatible server when `s3_bucket` is set, `root` then being
+    the local read cache. Credentials come from the environment (dg.EnvVar) and never
+    reach logs or metadata."""
 
     root: str
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
 
-    def store(self) -> LocalArtifactStore:
-        return LocalArtifactStore(self.root)
+    def store(self) -> LocalArtifactStore | S3ArtifactStore:
+        if not self.s3_bucket:
+            return LocalArtifactStore(self.root)
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.s3_region,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            config=Config(s3={"addressing_style": "path"} if self.s3_endpoint_url else {}, retries={"mode": "standard"}),
+        )
+        return S3ArtifactStore(client, self.s3_bucket, self.s3_prefix, cache_root=self.root)
+
+
+def artifact_store_from_env(home: Path) -> ArtifactStore:
+    """ZIPX_S3_BUCKET switches the store to S3 (with ZIPX_S3_PREFIX, ZIPX_S3_ENDPOINT_URL
+    for MinIO and the like, and the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
+    if not os.environ.get("ZIPX_S3_BUCKET"):
+        return ArtifactStore(root=str(home / "artifacts"))
+    return ArtifactStore(
+        root=str(home / "s3-cache"),
+        s3_bucket=os.environ["ZIPX_S3_BUCKET"],
+        s3_prefix=os.environ.get("ZIPX_S3_PREFIX", ""),
+        s3_endpoint_url=os.environ.get("ZIPX_S3_ENDPOINT_URL") or None,
+        aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+    )
 
 
 class RenderConfig(dg.ConfigurableResource):
