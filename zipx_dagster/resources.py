@@ -61,7 +61,11 @@ class ArtifactStore(dg.ConfigurableResource):
             region_name=self.s3_region,
             aws_access_key_id=self.aws_access_key_id,
             aws_secret_access_key=self.aws_secret_access_key,
-            config=Config(s3={"addressing_style": "path"} if self.s3_endpoint_url else {}, retries={"mode": "standard"}),
+            config=Config(
+                signature_version="s3v4",  # presigned URLs too (SigV2 is refused by AWS and by S3-compatible servers)
+                s3={"addressing_style": "path"} if self.s3_endpoint_url else {},
+                retries={"mode": "standard"},
+            ),
         )
         return S3ArtifactStore(client, self.s3_bucket, self.s3_prefix, cache_root=self.root)
 

@@ -112,6 +112,8 @@ def test_episode_is_h264_aac_at_the_target_loudness(episode):
     assert (info.codec, info.has_audio, manifest.audio_codec) == ("h264", True, "aac")
     assert abs(ebur128_integrated(path) - AudioSettings().target_lufs) < 1.0
     assert abs(info.frames / 24 - audio.duration_s) < 1 / 24
+    head = path.read_bytes()[:65536]  # faststart: the index before the media
+    assert 0 <= head.find(b"moov") < (head.find(b"mdat") if b"mdat" in head else len(head))
 
 
 def test_lines_are_in_sync_with_their_shots(episode):

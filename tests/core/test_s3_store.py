@@ -89,3 +89,17 @@ def test_server_gone_mid_upload_leaves_no_half_object(server, tmp_path):
     server.start()  # back up on the same data
     listing = store.client.list_objects_v2(Bucket="zipx", Prefix="studio/episodes/")
     assert listing.get("KeyCount", 0) == 0  # never a partial object where a reader would look
+
+
+def test_presigned_url_lets_a_provider_fetch_without_credentials(server, tmp_path):
+    import httpx
+
+    store = store_on(server, tmp_path)
+    source = tmp_path / "still.png"
+    source.write_bytes(b"\x89PNG reference frame")
+    artifact = store.put_file(source, "references", ".png")
+    url = store.presigned_url(artifact.uri, expires_s=60)
+    assert SECRET_KEY not in url and "X-Amz-Signature=" in url
+    response = httpx.get(url)
+    assert response.status_code == 200 and response.content == b"\x89PNG reference frame"
+    assert httpx.get(url.split("?")[0]).status_code in (400, 401, 403)  # the bare URL is refused
