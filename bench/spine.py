@@ -26,7 +26,9 @@ sys.path.insert(0, str(REPO))
 
 import dagster as dg  # noqa: E402
 
+from zipx_core.audio import apply_speech_timing, voice_episode  # noqa: E402
 from zipx_core.bible import extract_bibles  # noqa: E402
+from zipx_core.media.timeline import build_timeline, export_timeline  # noqa: E402
 from zipx_core.generation import RenderSettings, generate_shots  # noqa: E402
 from zipx_core.media import concat_clips, probe  # noqa: E402
 from zipx_core.media.assembly import assemble_episode  # noqa: E402
@@ -111,7 +113,11 @@ def direct_demo(home: Path) -> None:
     store = LocalArtifactStore(home / "artifacts")
     for episode in script.episodes:
         board = plan_episode(script, episode.key, bibles, "harbour_lights")
-        assemble_episode(board, generate_shots(board, bibles, store, DEMO), store)
+        audio = voice_episode(board, bibles, store)
+        timed = apply_speech_timing(board, audio)
+        takes = generate_shots(timed, bibles, store, DEMO)
+        assemble_episode(timed, takes, store, audio)
+        export_timeline(build_timeline(timed, takes, store, audio), store)
 
 
 def dagster_demo(home: Path) -> None:
