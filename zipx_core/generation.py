@@ -35,13 +35,16 @@ class RenderSettings(BaseModel):
     workers: int = Field(2, ge=1, le=32, description="shots rendered at once")
 
 
-def request_hash(provider: str, model: str, request: GenerationRequest) -> str:
-    payload = json.dumps({"provider": provider, "model": model, "request": request.model_dump(mode="json")}, sort_keys=True)
+def request_hash(provider: str, model: str, request: GenerationRequest, attempt: int = 1) -> str:
+    payload = json.dumps(
+        {"provider": provider, "model": model, "attempt": attempt, "request": request.model_dump(mode="json")}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _render_take(request: GenerationRequest, renderer: LocalRenderer, store: LocalArtifactStore) -> Take:
-    digest = request_hash(renderer.name, renderer.model, request)
+def render_take(request: GenerationRequest, renderer: LocalRenderer, store: LocalArtifactStore, attempt: int = 1) -> Take:
+    """One take of a request, made once: a finished request is read back, not redone."""
+    digest = request_hash(renderer.name, renderer.model, request, attempt)
     cached = store.get_record("takes", digest)
     if cached:
         take = Take.model_validate(cached)
@@ -49,7 +52,7 @@ def _render_take(request: GenerationRequest, renderer: LocalRenderer, store: Loc
             return take
     with store.scratch_dir() as scratch:
         clip = Path(scratch) / "clip.mp4"
-        frames = renderer.render(request, clip)
+        result = renderer.render(request, clip, attempt)
         info = probe(clip)
         thumb = Path(scratch) / "thumb.png"
         thumb.write_bytes(thumbnail_png(clip))
@@ -57,6 +60,7 @@ def _render_take(request: GenerationRequest, renderer: LocalRenderer, store: Loc
         thumb_artifact = store.put_file(thumb, "thumbnails", ".png")
     take = Take(
         shot_id=request.shot_id,
+        attempt=attempt,
         provider=renderer.name,
         model=renderer.model,
         request_hash=digest,
@@ -64,9 +68,10 @@ def _render_take(request: GenerationRequest, renderer: LocalRenderer, store: Loc
         cost_usd=renderer.estimate_cost(request),
         clip_uri=clip_artifact.uri,
         clip_sha256=clip_artifact.sha256,
-        frames=frames,
+        frames=result.frames,
         duration_s=round(info.frames / float(info.fps), 4),
         thumbnail_uri=thumb_artifact.uri,
+        injected_failure=result.injected,
     )
     store.put_record("takes", digest, take.model_dump(mode="json"))
     return take
@@ -86,7 +91,7 @@ def generate_shots(
     takes: list[Take] = []
     with ThreadPoolExecutor(max_workers=settings.workers) as pool:
         # map keeps storyboard order; progress is reported as takes finish in order
-        for take in pool.map(lambda r: _render_take(r, renderer, store), requests):
+        for take in pool.map(lambda r: render_take(r, renderer, store), requests):
             takes.append(take)
             if on_progress:
                 on_progress(len(takes), len(requests), take.shot_id, time.monotonic() - started)

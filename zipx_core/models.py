@@ -264,12 +264,22 @@ class Take(Model):
     frames: int
     duration_s: float
     thumbnail_uri: str | None = None
+    injected_failure: str | None = Field(None, description="local provider only: the failure mode it injected, for measuring the gate")
 
 
 class ShotsManifest(Model):
     drama: str
     episode: str
     takes: list[Take]
+
+
+class ReferenceSet(Model):
+    """Locked reference stills (artifact URIs) per character and per location."""
+
+    drama: str
+    characters: dict[str, list[str]] = {}
+    locations: dict[str, list[str]] = {}
+    scores: dict[str, float] = Field({}, description="uri -> still score (sharpness x exposure)")
 
 
 class SpokenLine(Model):

@@ -34,7 +34,7 @@ def board(sample_script, sample_bibles):
 def test_render_is_deterministic_and_timed(tmp_path, board, sample_bibles):
     request = build_request(board.shots[4], sample_bibles, SMALL.width, SMALL.height)
     a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
-    frames = LocalRenderer().render(request, a)
+    frames = LocalRenderer().render(request, a).frames
     LocalRenderer().render(request, b)
     assert frames == round(request.duration_s * 24)
     info = probe(a)
@@ -83,9 +83,9 @@ def test_generation_reuses_finished_requests(tmp_path, board, sample_bibles):
     calls = []
 
     class CountingRenderer(LocalRenderer):
-        def render(self, request, out):
+        def render(self, request, out, attempt=1):
             calls.append(request.shot_id)
-            return super().render(request, out)
+            return super().render(request, out, attempt)
 
     first = generate_shots(short, sample_bibles, store, SMALL, renderer=CountingRenderer())
     again = generate_shots(short, sample_bibles, store, SMALL, renderer=CountingRenderer())

@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 import random
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
+from pydantic import BaseModel, Field
 
 from zipx_core.media import raw_video_writer
 from zipx_core.models import FigureSpec, GenerationRequest, ShotType
@@ -50,10 +51,60 @@ def _gradient(size: tuple[int, int], top: tuple, bottom: tuple) -> Image.Image:
     return column.resize(size, Image.BILINEAR)
 
 
+class FailureModes(BaseModel):
+    """The ways real video models fail, injected on purpose at seeded rates so the
+    quality gate can be exercised and measured. Each is the chance that a take shows it;
+    at most one is injected per take, decided by (request seed, attempt)."""
+
+    drift: float = Field(0.0, ge=0, le=1, description="wrong hair, wardrobe or skin, or another face")
+    colour_cast: float = Field(0.0, ge=0, le=1)
+    blur: float = Field(0.0, ge=0, le=1)
+    low_resolution: float = Field(0.0, ge=0, le=1, description="rendered at half size")
+    black_frames: float = Field(0.0, ge=0, le=1)
+    frozen: float = Field(0.0, ge=0, le=1, description="no motion at all")
+
+    def pick(self, seed: int, attempt: int) -> str | None:
+        roll = random.Random(stable_hash(seed, attempt, "failure")).random()
+        for mode, rate in self.model_dump().items():
+            if roll < rate:
+                return mode
+            roll -= rate
+        return None
+
+
+WRONG_COLOURS = ("#e23b3b", "#3be2d0", "#f2f2f2", "#7a3be2", "#1a1a1a", "#e2a13b")
+
+
+def _drifted(request: GenerationRequest, rng: random.Random) -> GenerationRequest:
+    figures = list(request.figures)
+    if not figures:
+        return request
+    index = rng.randrange(len(figures))
+    changes = {
+        key: rng.choice([c for c in WRONG_COLOURS if c != getattr(figures[index], key)])
+        for key in rng.sample(["hair_color", "top_color", "skin_tone", "bottom_color"], 2)
+    }
+    figures[index] = figures[index].model_copy(update=changes)
+    return request.model_copy(update={"figures": figures})
+
+
+@dataclass
+class RenderResult:
+    frames: int
+    injected: str | None = None
+
+
 @dataclass
 class LocalRenderer:
     name: str = "local"
-    model: str = "zipx-local-1"
+    failures: FailureModes = field(default_factory=FailureModes)
+
+    @property
+    def model(self) -> str:
+        """The model's identity, failure rates included: a request made with failures
+        switched on is another request (and another cache entry) than a clean one."""
+        rates = {k: v for k, v in self.failures.model_dump().items() if v}
+        return "zipx-local-1" + (f"+failures:{stable_hash(sorted(rates.items())) % 0xFFFFFF:06x}" if rates else "")
 
     def estimate_cost(self, request: GenerationRequest) -> float:
         return 0.0
@@ -61,28 +112,49 @@ class LocalRenderer:
     def frame_count(self, request: GenerationRequest) -> int:
         return max(1, round(request.duration_s * request.fps))
 
-    def render(self, request: GenerationRequest, out: Path) -> int:
-        """Writes the clip to `out`; returns the number of frames."""
+    def still(self, request: GenerationRequest) -> Image.Image:
+        """The shot's first frame, clean: what reference stills are made of."""
+        width, height = request.width, request.height
+        canvas = (round(width * OVERSCAN), round(height * OVERSCAN))
+        image = self._figures(self._set(request, canvas), request, canvas, mouth_open=False)
+        return _CameraMotion("static", canvas, (width, height), 1, request.seed).frame(image, 0)
+
+    def render(self, request: GenerationRequest, out: Path, attempt: int = 1) -> RenderResult:
+        """Writes the clip to `out`."""
+        injected = self.failures.pick(request.seed, attempt)
+        rng = random.Random(stable_hash(request.seed, attempt, "how"))
+        if injected == "drift":
+            request = _drifted(request, rng)
+        if injected == "low_resolution":
+            request = request.model_copy(update={"width": request.width // 2 // 2 * 2, "height": request.height // 2 // 2 * 2})
         width, height = request.width, request.height
         canvas = (round(width * OVERSCAN), round(height * OVERSCAN))
         backdrop = self._set(request, canvas)
-        speaking = any(f.speaking for f in request.figures)
-        frames_mouth = [self._figures(backdrop, request, canvas, mouth_open=False)]
+        speaking = any(f.speaking for f in request.figures) and injected != "frozen"
+        poses = [self._figures(backdrop, request, canvas, mouth_open=False)]
         if speaking:
-            frames_mouth.append(self._figures(backdrop, request, canvas, mouth_open=True))
+            poses.append(self._figures(backdrop, request, canvas, mouth_open=True))
+        if injected == "blur":
+            poses = [p.filter(ImageFilter.GaussianBlur(radius=max(3, width / 160))) for p in poses]
+        if injected == "colour_cast":
+            gains = rng.choice(((1.35, 1.0, 0.7), (0.7, 1.0, 1.35), (1.0, 1.3, 0.75), (1.3, 0.75, 1.0)))
+            poses = [Image.merge("RGB", [band.point(lambda v, g=g: min(255, round(v * g))) for band, g in zip(p.split(), gains)]) for p in poses]
         count = self.frame_count(request)
+        black = range(count // 3, count // 3 + max(2, count // 4)) if injected == "black_frames" else range(0)
         writer = raw_video_writer(out, width, height, request.fps)
-        motion = _CameraMotion(request.camera_movement, canvas, (width, height), count, request.seed)
+        movement = "none" if injected == "frozen" else request.camera_movement
+        motion = _CameraMotion(movement, canvas, (width, height), count, request.seed)
+        darkness = Image.new("RGB", (width, height))
         try:
             for index in range(count):
-                image = frames_mouth[(index // 5) % len(frames_mouth)]
-                writer.stdin.write(motion.frame(image, index).tobytes())
+                image = darkness if index in black else motion.frame(poses[(index // 5) % len(poses)], index)
+                writer.stdin.write(image.tobytes())
             writer.stdin.close()
         except BrokenPipeError:
             pass
         if writer.wait() != 0:
             raise RuntimeError(f"encoding {request.shot_id} failed: {writer.stderr.read().decode()[-800:]}")
-        return count
+        return RenderResult(frames=count, injected=injected)
 
     # --- drawing ------------------------------------------------------------------------
 
@@ -202,6 +274,9 @@ class _CameraMotion:
             p = self.phases
             x = round(spare_x / 2 + spare_x * 0.18 * (math.sin(1.3 * seconds + p[0]) + 0.5 * math.sin(3.1 * seconds + p[1])))
             y = round(spare_y / 2 + spare_y * 0.18 * (math.sin(1.7 * seconds + p[2]) + 0.5 * math.sin(2.9 * seconds + p[3])))
-        else:
+        elif self.movement == "none":  # a frozen take: every frame the same
             x, y = spare_x // 2, spare_y // 2
+        else:  # static: a locked-off camera still breathes a pixel or two
+            x = spare_x // 2 + round(2 * math.sin(2 * math.pi * t + self.phases[0]))
+            y = spare_y // 2 + round(1 * math.sin(2 * math.pi * t + self.phases[1]))
         return image.crop((x, y, x + fw, y + fh))

@@ -1,0 +1,129 @@
+"""The gate's three checks, each against a set-up reference: a still rendered from the
+locked bibles for the shot's set-up (place, framing, who is in frame).
+
+Thresholds, and why:
+- continuity: cosine similarity of every keyframe (first, middle, last) to the best
+  reference, at least `threshold` (default 0.82 for every shot type; `zipx calibrate`
+  sets them from approved frames at the equal error rate). The minimum over keyframes,
+  so drift in any part of the take counts.
+- lighting: per-channel gain of the take's mean colour against the reference. Up to
+  8% (about a quarter stop of tint) is within grading tolerance of a real set; up to
+  45% is corrected by matching each channel's mean and spread to the reference
+  (Reinhard-style transfer) and re-checked; beyond, the take is regenerated.
+- resolution: below the target, upscaled (lanczos) when within 2x, else discarded.
+- blur: mean squared luma gradient under 35% of the reference's (measured on local
+  takes: clean 0.6-1.6x the reference, a 3 px Gaussian blur under 0.15x).
+- black frames: any frame whose mean luma is under 12 of 255 while the reference's is
+  over 40 (a fade the script did not ask for, or a dropped frame).
+- frozen: the largest mean difference between five frames spread over the take under
+  2/255 (measured: clean local takes 4-26, frozen ones 0.7-1.2: coding noise only).
+- flicker: frame-to-frame mean-luma swings with a standard deviation over 6% of the
+  mean (lighting does not pulse inside one shot).
+- blockiness: gradient energy on the 8-pixel grid over 3x that between it (visible
+  macroblocks; clean local takes measure 0.9-1.4, still frames up to 2.7). No failure
+  mode injects it yet, so this limit is set from clean takes only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from zipx_core.qa.frames import luma
+
+LIGHT_OK, LIGHT_FIXABLE = 0.08, 0.45
+
+
+class Thresholds(BaseModel):
+    continuity: dict[str, float] = Field(
+        default_factory=lambda: {t: 0.82 for t in ("ECU", "CU", "MCU", "MS", "LS", "ELS")},
+        description="per shot type, for the embedder they were calibrated on",
+    )
+    embedder: str = "colour-v1"
+    blur_ratio: float = 0.35
+    black_luma: float = 12.0
+    frozen_spread: float = 2.0
+    flicker: float = 0.06
+    blockiness: float = 3.0
+
+
+class StageResult(BaseModel):
+    stage: str
+    passed: bool
+    value: float | None = None
+    limit: float | None = None
+    action: str | None = Field(None, description="graded, upscaled, or why it was discarded")
+
+
+def continuity(frame_embeddings: np.ndarray, reference_embeddings: np.ndarray, threshold: float) -> StageResult:
+    similarity = float((frame_embeddings @ reference_embeddings.T).max(axis=1).min())
+    return StageResult(stage="continuity", passed=similarity >= threshold, value=round(similarity, 4), limit=threshold)
+
+
+def channel_gains(frames: list[np.ndarray], reference: np.ndarray) -> np.ndarray:
+    take = np.mean([f.reshape(-1, 3).mean(axis=0) for f in frames], axis=0) + 1.0
+    ref = reference.reshape(-1, 3).mean(axis=0) + 1.0
+    gains = take / ref
+    return gains / gains.mean()  # brightness aside: the tint
+
+
+def lighting(frames: list[np.ndarray], reference: np.ndarray) -> StageResult:
+    deviation = float(np.abs(np.log(channel_gains(frames, reference))).max())
+    if deviation <= LIGHT_OK:
+        return StageResult(stage="lighting", passed=True, value=round(deviation, 4), limit=LIGHT_OK)
+    action = "grade" if deviation <= LIGHT_FIXABLE else "discard: colour far from the set's palette"
+    return StageResult(stage="lighting", passed=False, value=round(deviation, 4), limit=LIGHT_OK, action=action)
+
+
+def transfer_colour(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each channel's mean and spread matched to the reference's (Reinhard et al. 2001,
+    in RGB: the frames here are graded for tint, not for a new look)."""
+    f = frame.reshape(-1, 3).astype(np.float64)
+    r = reference.reshape(-1, 3).astype(np.float64)
+    out = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6) * r.std(axis=0) + r.mean(axis=0)
+    return np.clip(out, 0, 255).astype(np.uint8).reshape(frame.shape)
+
+
+def _sharpness(frame: np.ndarray) -> float:
+    grey = luma(frame.astype(np.float64))
+    return float((np.diff(grey, axis=0) ** 2).mean() + (np.diff(grey, axis=1) ** 2).mean())
+
+
+def _blockiness(frame: np.ndarray) -> float:
+    grey = luma(frame.astype(np.float64))
+    columns = np.abs(np.diff(grey, axis=1)).mean(axis=0)
+    on_grid = columns[7::8].mean()
+    off_grid = np.delete(columns, np.s_[7::8]).mean()
+    return float(on_grid / (off_grid + 1e-6))
+
+
+def artifacts(frames: list[np.ndarray], reference: np.ndarray, thresholds: Thresholds) -> list[StageResult]:
+    """All frames of the take (at the reference's size); every failed check is listed."""
+    results = []
+    sample = frames[:: max(1, len(frames) // 6)]
+    blur = np.mean([_sharpness(f) for f in sample]) / (_sharpness(reference) + 1e-6)
+    results.append(StageResult(stage="blur", passed=blur >= thresholds.blur_ratio, value=round(float(blur), 3), limit=thresholds.blur_ratio))
+    means = np.array([luma(f.astype(np.float64)).mean() for f in frames])
+    dark = int((means < thresholds.black_luma).sum()) if luma(reference.astype(np.float64)).mean() > 40 else 0
+    results.append(StageResult(stage="black_frames", passed=dark == 0, value=dark, limit=0))
+    spread_at = np.linspace(0, len(frames) - 1, 5).astype(int)
+    lit_frames = [frames[i] for i in spread_at if means[i] >= thresholds.black_luma]
+    spread = max((np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a in lit_frames for b in lit_frames), default=0.0)
+    results.append(StageResult(stage="frozen", passed=len(frames) < 12 or spread >= thresholds.frozen_spread, value=round(float(spread), 3), limit=thresholds.frozen_spread))
+    lit = means[means >= thresholds.black_luma]
+    swing = float(np.std(np.diff(lit)) / (lit.mean() + 1e-6)) if len(lit) > 2 else 0.0
+    results.append(StageResult(stage="flicker", passed=swing <= thresholds.flicker, value=round(swing, 4), limit=thresholds.flicker))
+    blocks = float(np.mean([_blockiness(f) for f in sample]))
+    results.append(StageResult(stage="blockiness", passed=blocks <= thresholds.blockiness, value=round(blocks, 3), limit=thresholds.blockiness))
+    return results
+
+
+def equal_error_threshold(same: list[float], other: list[float]) -> tuple[float, float]:
+    """The threshold where the share of same-character pairs below it equals the share
+    of other-character pairs at or above it; returns (threshold, that error rate)."""
+    candidates = sorted(set(same) | set(other))
+    best = min(
+        candidates,
+        key=lambda t: abs(np.mean(np.array(same) < t) - np.mean(np.array(other) >= t)),
+    )
+    return float(best), float((np.mean(np.array(same) < best) + np.mean(np.array(other) >= best)) / 2)
