@@ -329,5 +329,6 @@ class EpisodeManifest(Model):
     subtitles_srt_uri: str | None = None
     subtitles_vtt_uri: str | None = None
     burned_subtitles: bool = False
+    awaiting_review: list[str] = Field([], description="shots in the cut with their best take, marked for a reviewer")
     timeline: TimelineExport | None = None
     total_cost_usd: float = 0.0

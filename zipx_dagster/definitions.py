@@ -4,10 +4,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from zipx_dagster.assets import drama, episode
+from zipx_dagster.assets import drama, episode, quality
 from zipx_dagster.jobs import drama_job, episode_job
 from zipx_dagster.resources import (
     ArtifactStore,
+    ClipModel,
+    LocalFailures,
     ManifestIOManager,
     RenderConfig,
     ScriptInbox,
@@ -20,12 +22,14 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
     """Everything under one ZIPX_HOME: the inbox, the artifact store (or its S3 cache)
     and the manifests."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([drama, episode]),
+        assets=dg.load_assets_from_modules([drama, episode, quality]),
         jobs=[drama_job, episode_job],
         resources={
             "inbox": ScriptInbox(root=str(home / "inbox")),
             "artifacts": artifacts or artifact_store_from_env(home),
             "render": render or RenderConfig(),
+            "failures": LocalFailures(),
+            "clip": ClipModel(),
             "io_manager": ManifestIOManager(root=str(home / "manifests")),
         },
     )

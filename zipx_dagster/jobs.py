@@ -5,10 +5,10 @@ import dagster as dg
 drama_job = dg.define_asset_job(
     "drama_job",
     selection=dg.AssetSelection.groups("script", "bibles"),
-    description="Parse a drama's script and extract its bibles.",
+    description="Parse a drama's script, extract its bibles and lock its reference stills.",
 )
 episode_job = dg.define_asset_job(
     "episode_job",
     selection=dg.AssetSelection.groups("episodes"),
-    description="Plan, generate and assemble one episode.",
+    description="Plan, voice, generate, gate and assemble one episode.",
 )

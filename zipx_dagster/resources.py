@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -9,16 +10,28 @@ from pathlib import Path
 import dagster as dg
 from pydantic import BaseModel
 
-from zipx_core import models
 from zipx_core.generation import RenderSettings
 from zipx_core.naming import slug
 from zipx_core.script.drama import SCRIPT_SUFFIXES
+from zipx_core.providers.local import FailureModes, LocalRenderer
+from zipx_core.qa.embeddings import ClipConfig, choose_embedder
 from zipx_core.storage import LocalArtifactStore, S3ArtifactStore
 
 
 def zipx_home() -> Path:
     """Where a laptop keeps ZipX's files: $ZIPX_HOME, else ./.zipx."""
     return Path(os.environ.get("ZIPX_HOME", ".zipx")).resolve()
+
+
+def _manifest_model(path: Path, name: str) -> type[BaseModel]:
+    """The pydantic class a manifest names: only zipx_core's own, never an arbitrary import."""
+    module_name, _, class_name = name.partition(":")
+    if not (module_name == "zipx_core" or module_name.startswith("zipx_core.")):
+        raise ValueError(f"{path}: manifest model {name!r} is not a zipx_core model")
+    model = getattr(importlib.import_module(module_name), class_name, None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ValueError(f"{path}: unknown manifest model {name!r}")
+    return model
 
 
 class ScriptInbox(dg.ConfigurableResource):
@@ -95,6 +108,46 @@ class RenderConfig(dg.ConfigurableResource):
         return RenderSettings(width=self.width, height=self.height, fps=self.fps, workers=self.workers)
 
 
+class LocalFailures(dg.ConfigurableResource):
+    """Failure modes the `local` renderer injects, as rates (0..1): to exercise and
+    measure the quality gate. All off by default."""
+
+    drift: float = 0.0
+    colour_cast: float = 0.0
+    blur: float = 0.0
+    low_resolution: float = 0.0
+    black_frames: float = 0.0
+    frozen: float = 0.0
+
+    def renderer(self) -> LocalRenderer:
+        return LocalRenderer(failures=FailureModes(**self.model_dump(include=set(FailureModes.model_fields))))
+
+
+_EMBEDDERS: dict[str, tuple] = {}
+
+
+class ClipModel(dg.ConfigurableResource):
+    """The continuity embedder: open_clip (on the GPU in production) or, when no CLIP
+    weights are present, the offline colour embedder; which one is said in the log and
+    the metadata. Loaded once per process."""
+
+    embedder: str = "auto"  # auto | clip | colour
+    model: str = "ViT-B-32"
+    pretrained: str | None = "laion2b_s34b_b79k"
+    checkpoint_path: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 64
+    allow_random_init: bool = False
+
+    def load(self):
+        key = self.model_dump_json()
+        if key not in _EMBEDDERS:
+            config = ClipConfig(**self.model_dump(exclude={"embedder"}))
+            _EMBEDDERS[key] = choose_embedder(self.embedder, config)
+        return _EMBEDDERS[key]
+
+
 class ManifestIOManager(dg.ConfigurableIOManager):
     """Stores asset values, which are zipx_core pydantic models, as JSON files named by
     asset and partition. No pickles: a manifest can be read by anything."""
@@ -118,7 +171,8 @@ class ManifestIOManager(dg.ConfigurableIOManager):
         path = self._path(context)
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_suffix(".json.partial")
-        staging.write_text(json.dumps({"model": type(obj).__name__, "data": obj.model_dump(mode="json")}))
+        model = f"{type(obj).__module__}:{type(obj).__name__}"
+        staging.write_text(json.dumps({"model": model, "data": obj.model_dump(mode="json")}))
         staging.replace(path)
         context.add_output_metadata({"manifest": dg.MetadataValue.path(str(path))})
 
@@ -127,7 +181,4 @@ class ManifestIOManager(dg.ConfigurableIOManager):
         if not path.is_file():
             raise FileNotFoundError(f"{context.upstream_output.asset_key.to_user_string()}: no manifest at {path}; materialize it first")
         envelope = json.loads(path.read_text())
-        model = getattr(models, envelope.get("model", ""), None)
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise ValueError(f"{path}: unknown manifest model {envelope.get('model')!r}")
-        return model.model_validate(envelope["data"])
+        return _manifest_model(path, envelope.get("model", "")).model_validate(envelope["data"])

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -8,8 +9,8 @@ from zipx_dagster.definitions import build_definitions
 from zipx_dagster.partitions import drama_episode_partitions, drama_partitions
 from tests.conftest import REPO
 
-PER_DRAMA = {"drama_script", "character_bible", "scene_bible"}
-PER_EPISODE = {"storyboard", "episode_audio", "shots", "episode"}
+PER_DRAMA = {"drama_script", "character_bible", "scene_bible", "reference_frames"}
+PER_EPISODE = {"storyboard", "episode_audio", "shots", "approved_frames", "episode"}
 
 
 def test_definitions_validate_with_the_dagster_cli(tmp_path):
@@ -38,8 +39,24 @@ def test_asset_graph_shape(tmp_path):
         "character_bible": {"drama_script"},
         "scene_bible": {"drama_script"},
         "storyboard": {"drama_script", "character_bible", "scene_bible"},
+        "reference_frames": {"drama_script", "character_bible", "scene_bible"},
         "episode_audio": {"storyboard", "character_bible"},
         "shots": {"storyboard", "episode_audio", "character_bible", "scene_bible"},
-        "episode": {"storyboard", "shots", "episode_audio"},
+        "approved_frames": {"storyboard", "episode_audio", "shots", "character_bible", "scene_bible", "reference_frames"},
+        "episode": {"storyboard", "approved_frames", "episode_audio"},
     }
     assert {job.name for job in defs.jobs} == {"drama_job", "episode_job"}
+
+
+def test_clip_qa_is_pinned_to_an_a100(tmp_path):
+    """The QA step runs in the `gpu` pool and carries the dagster-k8s/config tag that
+    dagster-k8s turns into the step pod's GPU limit, node selector and toleration."""
+    defs = build_definitions(tmp_path)
+    qa = defs.resolve_assets_def("approved_frames")
+    assert qa.op.pool == "gpu"
+    k8s = qa.op.tags["dagster-k8s/config"]
+    k8s = json.loads(k8s) if isinstance(k8s, str) else k8s
+    assert k8s["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert k8s["pod_spec_config"]["node_selector"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"}
+    assert k8s["pod_spec_config"]["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert {c.name for c in qa.check_specs} == {"continuity_pass_rate", "drift_left_in_pool", "shots_awaiting_review"}

@@ -41,6 +41,9 @@ def test_every_episode_is_a_playable_mp4(drama_run):
             assert path.with_suffix(suffix).is_file()
         assert abs(info.frames / 24 - sum(t["duration_s"] for t in takes)) < 1 / 24
         timing = _manifest(home, "episode_audio", "harbour_lights", episode_key)["shot_durations"]
+        gate = _manifest(home, "approved_frames", "harbour_lights", episode_key)
+        assert [o["shot_id"] for o in gate["outcomes"]] == [s["shot_id"] for s in board["shots"]]
+        assert all(o["status"] == "approved" for o in gate["outcomes"])  # no failures injected: all pass
         for shot, take in zip(board["shots"], takes):
             assert take["shot_id"] == shot["shot_id"]
             assert take["duration_s"] >= shot["duration_s"] - 0.5 / 24  # never shorter than planned
@@ -100,3 +103,23 @@ def test_bad_script_fails_the_run_with_the_script_error(tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "broken.fountain:1: file is binary" in str(failure.step_failure_data.error)
+
+
+def test_gate_checks_are_recorded(drama_run):
+    instance, defs, home, _ = drama_run
+    for check in ("continuity_pass_rate", "drift_left_in_pool", "shots_awaiting_review"):
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("approved_frames"), check), limit=10
+        )
+        executed = [r for r in records if r.status.value != "PLANNED"]  # ep03's run planned them, then skipped
+        assert len(executed) >= 2, check  # one per episode
+        assert all(r.status.value == "SUCCEEDED" for r in executed), (check, [r.status for r in executed])
+        assert all(r.event.dagster_event.event_specific_data.passed for r in executed), check
+
+
+def test_references_stay_locked_unless_relocked(drama_run):
+    instance, defs, home, _ = drama_run
+    before = _manifest(home, "reference_frames", "harbour_lights")
+    job = defs.resolve_job_def("drama_job")
+    assert job.execute_in_process(instance=instance, partition_key="harbour_lights").success
+    assert _manifest(home, "reference_frames", "harbour_lights")["characters"] == before["characters"]

@@ -85,6 +85,21 @@ class GateReport(BaseModel):
     def awaiting_review(self) -> set[str]:
         return {o.shot_id for o in self.outcomes if o.status == "review"}
 
+    @property
+    def first_attempt_pass_rate(self) -> float:
+        first = [v for v in self.verdicts if v.attempt == 1]
+        return sum(v.passed for v in first) / max(1, len(first))
+
+    def drift_in_pool(self) -> list[str]:
+        """Approved shots whose approving verdict is below its continuity threshold."""
+        drifted = []
+        for outcome in (o for o in self.outcomes if o.status == "approved"):
+            verdict = next(v for v in reversed(self.verdicts) if v.shot_id == outcome.shot_id and v.passed)
+            stage = next(s for s in verdict.stages if s.stage == "continuity")
+            if stage.value < stage.limit:
+                drifted.append(outcome.shot_id)
+        return drifted
+
 
 def setup_stills(request: GenerationRequest, renderer: LocalRenderer) -> list[np.ndarray]:
     """The set-up reference: the shot's place, framing and people, rendered clean from

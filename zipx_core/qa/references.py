@@ -106,3 +106,11 @@ def lock_references(store, fresh: ReferenceSet, relock: bool = False) -> Referen
 
 def load_rgb(store, uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(store.path(uri).read_bytes())).convert("RGB"))
+
+
+def references_for_drama(script, bibles: Bibles, store, width: int, height: int, relock: bool = False) -> ReferenceSet:
+    """Plans every episode (to know who appears where), draws the stills, locks them."""
+    from zipx_core.storyboard import plan_episode
+
+    boards = [plan_episode(script, episode.key, bibles, bibles.drama) for episode in script.episodes]
+    return lock_references(store, make_references(bibles, boards, store, width, height), relock)

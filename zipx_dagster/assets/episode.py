@@ -17,10 +17,11 @@ from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
 from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, SceneBibles, Script, ShotsManifest, Storyboard
+from zipx_core.qa.gate import GateReport
 from zipx_core.storyboard import plan_episode
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_episode_partitions
-from zipx_dagster.resources import ArtifactStore, RenderConfig
+from zipx_dagster.resources import ArtifactStore, LocalFailures, RenderConfig
 
 OWNERS = ["team:zipx"]
 PER_DRAMA = {name: dg.AssetIn(partition_mapping=by_drama) for name in ("drama_script", "character_bible", "scene_bible")}
@@ -120,6 +121,7 @@ def shots(
     scene_bible: SceneBibles,
     artifacts: ArtifactStore,
     render: RenderConfig,
+    failures: LocalFailures,
 ):
     drama, episode = _keys(context)
     store = artifacts.store()
@@ -129,7 +131,9 @@ def shots(
             context.log.info(f"{drama} {episode}: shot {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
     timed = apply_speech_timing(storyboard, episode_audio)
-    manifest = generate_shots(timed, _bibles(drama, character_bible, scene_bible), store, render.settings(), on_progress=progress)
+    manifest = generate_shots(
+        timed, _bibles(drama, character_bible, scene_bible), store, render.settings(), renderer=failures.renderer(), on_progress=progress
+    )
     thumbnails = [store.path(t.thumbnail_uri).read_bytes() for t in manifest.takes if t.thumbnail_uri]
     yield dg.Output(
         manifest,
@@ -154,22 +158,27 @@ class EpisodeConfig(dg.Config):
     group_name="episodes",
     kinds={"python", "ffmpeg", "mp4"},
     owners=OWNERS,
-    description="The finished episode: H.264/AAC MP4 (faststart) of the takes in storyboard order with the "
-    "dialogue track, SRT/WebVTT subtitles, and an editable timeline (OTIO, FCP 7 XML, EDL).",
+    description="The finished episode: H.264/AAC MP4 (faststart) of the approved takes in storyboard order (shots "
+    "awaiting review use their best take, marked in the timeline) with the dialogue track, SRT/WebVTT subtitles, "
+    "and an editable timeline (OTIO, FCP 7 XML, EDL).",
 )
 def episode(
     context: dg.AssetExecutionContext,
     config: EpisodeConfig,
     storyboard: Storyboard,
-    shots: ShotsManifest,
+    approved_frames: GateReport,
     episode_audio: EpisodeAudio,
     artifacts: ArtifactStore,
     render: RenderConfig,
 ):
     store = artifacts.store()
     timed = apply_speech_timing(storyboard, episode_audio)
-    manifest = assemble_episode(timed, shots, store, episode_audio, burn_subtitles=config.burn_subtitles)
-    manifest.timeline = export_timeline(build_timeline(timed, shots, store, episode_audio, fps=render.fps), store)
+    pool = approved_frames.pool()  # approved takes, and the best take of each shot awaiting review
+    manifest = assemble_episode(timed, pool, store, episode_audio, burn_subtitles=config.burn_subtitles)
+    manifest.awaiting_review = sorted(approved_frames.awaiting_review)
+    manifest.timeline = export_timeline(
+        build_timeline(timed, pool, store, episode_audio, approved_frames.awaiting_review, fps=render.fps), store
+    )
     yield dg.Output(
         manifest,
         metadata={
@@ -183,6 +192,7 @@ def episode(
             "subtitles": dg.MetadataValue.path(str(store.path(manifest.subtitles_srt_uri))),
             "timeline": dg.MetadataValue.path(str(store.path(manifest.timeline.otio_uri))),
             "timeline_exports": sorted(manifest.timeline.exports),
+            "awaiting_review": len(manifest.awaiting_review),
             "cost_usd": manifest.total_cost_usd,
         },
     )

@@ -1,0 +1,126 @@
+"""Reference frames (per drama) and the quality gate's approved pool (per episode)."""
+
+from collections import Counter
+
+import dagster as dg
+
+from zipx_core.audio import apply_speech_timing
+from zipx_core.media import thumbnail_strip_png
+from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, ReferenceSet, SceneBibles, Script, ShotsManifest, Storyboard
+from zipx_core.qa.gate import Gate, GateReport
+from zipx_core.qa.references import references_for_drama
+from zipx_dagster.gpu import QA_POOL, qa_k8s_config
+from zipx_dagster.metadata import markdown_table, png_markdown
+from zipx_dagster.partitions import by_drama, drama_episode_partitions, drama_partitions
+from zipx_dagster.resources import ArtifactStore, ClipModel, LocalFailures, RenderConfig
+
+OWNERS = ["team:zipx"]
+
+
+class ReferenceConfig(dg.Config):
+    relock: bool = False  # re-draw and re-lock every reference: an explicit choice
+
+
+@dg.asset(
+    partitions_def=drama_partitions,
+    group_name="bibles",
+    kinds={"python", "pillow"},
+    owners=OWNERS,
+    description="Reference stills per character (close-up and medium, default wardrobe, in each place it appears) "
+    "and per location, scored, picked and locked: what continuity is checked against. Locked stills survive re-runs.",
+)
+def reference_frames(
+    context: dg.AssetExecutionContext, config: ReferenceConfig, drama_script: Script, character_bible: CharacterBibles,
+    scene_bible: SceneBibles, artifacts: ArtifactStore, render: RenderConfig,
+) -> dg.Output[ReferenceSet]:
+    store = artifacts.store()
+    bibles = Bibles(drama=context.partition_key, characters=character_bible.characters, locations=scene_bible.locations)
+    references = references_for_drama(drama_script, bibles, store, render.width, render.height, relock=config.relock)
+    stills = [store.path(uris[0]).read_bytes() for uris in [*references.characters.values(), *references.locations.values()]]
+    return dg.Output(
+        references,
+        metadata={
+            "characters": len(references.characters),
+            "locations": len(references.locations),
+            "stills": sum(map(len, references.characters.values())) + len(references.locations),
+            "relocked": config.relock,
+            "references": png_markdown(thumbnail_strip_png(stills, height=60), "reference stills"),
+        },
+    )
+
+
+def _keys(context) -> tuple[str, str]:
+    keys = context.partition_key.keys_by_dimension
+    return keys["drama"], keys["episode"]
+
+
+CHECKS = [
+    dg.AssetCheckSpec("continuity_pass_rate", asset="approved_frames", description="share of first takes that pass the whole gate"),
+    dg.AssetCheckSpec("drift_left_in_pool", asset="approved_frames", blocking=True,
+                      description="approved takes below their continuity threshold (must be none)"),
+    dg.AssetCheckSpec("shots_awaiting_review", asset="approved_frames", description="shots that failed three attempts"),
+]
+
+
+@dg.asset(
+    partitions_def=drama_episode_partitions,
+    ins={
+        "storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(), "shots": dg.AssetIn(),
+        **{name: dg.AssetIn(partition_mapping=by_drama) for name in ("character_bible", "scene_bible", "reference_frames")},
+    },
+    output_required=False,
+    check_specs=CHECKS,
+    group_name="episodes",
+    kinds={"python", "pytorch"},
+    owners=OWNERS,
+    pool=QA_POOL,
+    op_tags={"dagster-k8s/config": qa_k8s_config()},
+    description="The quality gate: continuity (CLIP, or the offline colour embedder) -> lighting (graded when close) "
+    "-> resolution and artifacts (upscaled or discarded). Three attempts, then human review; scenes that fail "
+    "from the start are stopped and recorded for re-planning.",
+)
+def approved_frames(
+    context: dg.AssetExecutionContext,
+    storyboard: Storyboard, episode_audio: EpisodeAudio, shots: ShotsManifest,
+    character_bible: CharacterBibles, scene_bible: SceneBibles, reference_frames: ReferenceSet,
+    artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel,
+):
+    drama, episode = _keys(context)
+    embedder, note = clip.load()
+    context.log.info(f"continuity embedder: {embedder.name} ({note})")
+    bibles = Bibles(drama=drama, characters=character_bible.characters, locations=scene_bible.locations)
+    gate = Gate(bibles, reference_frames, artifacts.store(), embedder, note, render.settings(), renderer=failures.renderer())
+
+    def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
+        if done == total or done % 10 == 0:
+            context.log.info(f"{drama} {episode}: gate {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
+
+    report = gate.run(apply_speech_timing(storyboard, episode_audio), shots, on_progress=progress)
+    pass_rate = report.first_attempt_pass_rate
+    approved = [o for o in report.outcomes if o.status == "approved"]
+    below = report.drift_in_pool()
+    review = sorted(report.awaiting_review)
+    yield dg.Output(
+        report,
+        metadata={
+            "embedder": f"{report.embedder}: {report.embedder_note}",
+            "first_attempt_pass_rate": round(pass_rate, 3),
+            "approved": len(approved),
+            "awaiting_review": len(review),
+            "regenerations": sum(v.attempt > 1 for v in report.verdicts),
+            "graded_or_upscaled": sum(bool(v.fixed) for v in report.verdicts if v.passed),
+            "scene_failures": [f.scene_number for f in report.scene_failures],
+            "failed_stages": dict(Counter(s.stage for v in report.verdicts for s in v.stages if not s.passed and s.stage != "lighting")),
+            "verdicts": markdown_table(
+                ["shot", "status", "attempts", "continuity", "fixed", "reason"],
+                [[o.shot_id, o.status, o.attempts, next((v.continuity for v in reversed(report.verdicts) if v.shot_id == o.shot_id), ""),
+                  ", ".join(next((v.fixed for v in reversed(report.verdicts) if v.shot_id == o.shot_id and v.passed), [])), o.reason]
+                 for o in report.outcomes],
+            ),
+        },
+    )
+    yield dg.AssetCheckResult(check_name="continuity_pass_rate", passed=pass_rate >= 0.5, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"pass_rate": round(pass_rate, 3)})
+    yield dg.AssetCheckResult(check_name="drift_left_in_pool", passed=not below, metadata={"shots": below})
+    yield dg.AssetCheckResult(check_name="shots_awaiting_review", passed=not review, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"count": len(review), "shots": ", ".join(review)})
