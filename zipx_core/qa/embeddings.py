@@ -96,8 +96,8 @@ class ClipEmbedder:
         device = self.config.device if self.config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         weights = self._weights()
         try:
-            if self.config.checkpoint_path and not weights:
-                raise FileNotFoundError(self.config.checkpoint_path)
+            if not weights:
+                raise FileNotFoundError(self.config.checkpoint_path or "no pretrained tag")
             model, _, preprocess = open_clip.create_model_and_transforms(self.config.model, pretrained=weights, device=device)
         except Exception as error:
             if not self.config.allow_random_init:
