@@ -3,6 +3,7 @@
   zipx parse FILE [--json]        the parsed Script (a summary, or JSON)
   zipx bible FILE [--json]        character and scene bibles
   zipx storyboard FILE [--episode ep01] [--json]
+  zipx calibrate FILE [--store DIR]   continuity thresholds at the equal error rate
 A bad script exits with status 2 and the ScriptError's file, line and reason.
 """
 
@@ -69,6 +70,32 @@ def _storyboard(args) -> str:
     return "\n".join(lines)
 
 
+def _calibrate(args) -> str:
+    from zipx_core.generation import RenderSettings, generate_shots
+    from zipx_core.qa.calibrate import calibrate
+    from zipx_core.qa.embeddings import choose_embedder
+    from zipx_core.storage import LocalArtifactStore
+
+    script = load_drama(args.file)
+    drama = slug(Path(args.file).stem)
+    bibles = extract_bibles(script, drama)
+    store = LocalArtifactStore(args.store)
+    embedder, note = choose_embedder(args.embedder)
+    settings = RenderSettings(width=args.width, height=args.height)
+    boards = [plan_episode(script, episode.key, bibles, drama) for episode in script.episodes]
+    everything = boards[0].model_copy(update={"shots": [s for b in boards for s in b.shots]})
+    takes = generate_shots(everything, bibles, store, settings)  # clean takes: the approved frames
+    thresholds, report = calibrate(everything, takes, bibles, store, embedder, args.width, args.height)
+    store.put_record("thresholds", slug(embedder.name), thresholds.model_dump(mode="json"))
+    lines = [f"embedder: {embedder.name} ({note}); thresholds recorded in {args.store}"]
+    for shot_type, row in report.items():
+        lines.append(
+            f"{shot_type:<4} threshold {row['threshold']:.3f} {'(used)' if row['used'] else '(kept the default: no separation)'}  "
+            f"EER {row['equal_error_rate']:.3f}  same {row['same_mean']:.3f} vs other {row['other_mean']:.3f}  pairs {row['pairs']}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zipx", description="ZipX: screenplay to short drama")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "storyboard":
             command.add_argument("--episode", help="only this episode, e.g. ep01")
         command.set_defaults(handler=handler)
+    calibrate = commands.add_parser("calibrate", help="set continuity thresholds from approved frames (equal error rate)")
+    calibrate.add_argument("file")
+    calibrate.add_argument("--store", default=".zipx/artifacts", help="artifact store to render into and record thresholds in")
+    calibrate.add_argument("--embedder", default="auto", choices=["auto", "clip", "colour"])
+    calibrate.add_argument("--width", type=int, default=640)
+    calibrate.add_argument("--height", type=int, default=360)
+    calibrate.set_defaults(handler=_calibrate)
     args = parser.parse_args(argv)
     try:
         print(args.handler(args))

@@ -7,7 +7,9 @@ import dagster as dg
 from zipx_core.audio import apply_speech_timing
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, ReferenceSet, SceneBibles, Script, ShotsManifest, Storyboard
-from zipx_core.qa.gate import Gate, GateReport
+from zipx_core.naming import slug
+from zipx_core.qa.checks import Thresholds
+from zipx_core.qa.gate import Gate, GateConfig, GateReport
 from zipx_core.qa.references import references_for_drama
 from zipx_dagster.gpu import QA_POOL, qa_k8s_config
 from zipx_dagster.metadata import markdown_table, png_markdown
@@ -89,7 +91,10 @@ def approved_frames(
     embedder, note = clip.load()
     context.log.info(f"continuity embedder: {embedder.name} ({note})")
     bibles = Bibles(drama=drama, characters=character_bible.characters, locations=scene_bible.locations)
-    gate = Gate(bibles, reference_frames, artifacts.store(), embedder, note, render.settings(), renderer=failures.renderer())
+    store = artifacts.store()
+    calibrated = store.get_record("thresholds", slug(embedder.name))  # written by `zipx calibrate`
+    config = GateConfig(thresholds=Thresholds(**calibrated)) if calibrated else GateConfig()
+    gate = Gate(bibles, reference_frames, store, embedder, note, render.settings(), renderer=failures.renderer(), config=config)
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
