@@ -24,3 +24,11 @@ def test_bad_script_exits_2_with_the_error(tmp_path, capsys):
     bad.write_bytes(b"\xff\xfe\x00\x00")
     assert main(["parse", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {bad}:1: file is binary")
+
+
+def test_calibrate_sets_thresholds_at_the_equal_error_rate(tmp_path, capsys):
+    assert main(["calibrate", str(SAMPLE), "--store", str(tmp_path), "--embedder", "colour", "--width", "160", "--height", "90"]) == 0
+    out = capsys.readouterr().out
+    assert "embedder: colour-v2" in out and "CU " in out and "EER" in out
+    recorded = json.loads((tmp_path / "records" / "thresholds" / "colour_v2.json").read_text())
+    assert recorded["embedder"] == "colour-v2" and set(recorded["continuity"]) >= {"CU", "MS", "ELS"}
