@@ -114,10 +114,17 @@ class LocalRenderer:
 
     def still(self, request: GenerationRequest) -> Image.Image:
         """The shot's first frame, clean: what reference stills are made of."""
+        return self.stills(request)[0]
+
+    def stills(self, request: GenerationRequest) -> list[Image.Image]:
+        """Clean frames of the set-up from the centre and the four corners of the
+        overscanned set: every place a camera move can frame."""
         width, height = request.width, request.height
         canvas = (round(width * OVERSCAN), round(height * OVERSCAN))
         image = self._figures(self._set(request, canvas), request, canvas, mouth_open=False)
-        return _CameraMotion("static", canvas, (width, height), 1, request.seed).frame(image, 0)
+        spare_x, spare_y = canvas[0] - width, canvas[1] - height
+        corners = [(spare_x // 2, spare_y // 2), (0, 0), (spare_x, 0), (0, spare_y), (spare_x, spare_y)]
+        return [image.crop((x, y, x + width, y + height)) for x, y in corners]
 
     def render(self, request: GenerationRequest, out: Path, attempt: int = 1) -> RenderResult:
         """Writes the clip to `out`."""

@@ -103,12 +103,14 @@ class GateReport(BaseModel):
 
 def setup_stills(request: GenerationRequest, renderer: LocalRenderer) -> list[np.ndarray]:
     """The set-up reference: the shot's place, framing and people, rendered clean from
-    the locked bibles (two camera positions), never from the take's own request."""
+    the locked bibles (two takes on the set, each framed from the centre and the four
+    corners a camera move can reach), never from the take's own request."""
     key = (request.location_id, request.shot_type.value, tuple(f.character_id for f in request.figures))
     figures = [f.model_copy(update={"speaking": False}) for f in request.figures]
     return [
-        np.asarray(renderer.still(request.model_copy(update={"seed": stable_hash(*key, k) % 2**31, "figures": figures})))
+        np.asarray(still)
         for k in range(2)
+        for still in renderer.stills(request.model_copy(update={"seed": stable_hash(*key, k) % 2**31, "figures": figures}))
     ]
 
 
