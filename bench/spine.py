@@ -29,6 +29,9 @@ import dagster as dg  # noqa: E402
 from zipx_core.audio import apply_speech_timing, voice_episode  # noqa: E402
 from zipx_core.bible import extract_bibles  # noqa: E402
 from zipx_core.media.timeline import build_timeline, export_timeline  # noqa: E402
+from zipx_core.qa.embeddings import choose_embedder  # noqa: E402
+from zipx_core.qa.gate import Gate  # noqa: E402
+from zipx_core.qa.references import references_for_drama  # noqa: E402
 from zipx_core.generation import RenderSettings, generate_shots  # noqa: E402
 from zipx_core.media import concat_clips, probe  # noqa: E402
 from zipx_core.media.assembly import assemble_episode  # noqa: E402
@@ -111,13 +114,17 @@ def direct_demo(home: Path) -> None:
     script = load_drama(SAMPLE)
     bibles = extract_bibles(script, "harbour_lights")
     store = LocalArtifactStore(home / "artifacts")
+    references = references_for_drama(script, bibles, store, DEMO.width, DEMO.height)
+    embedder, note = choose_embedder("auto")
     for episode in script.episodes:
         board = plan_episode(script, episode.key, bibles, "harbour_lights")
         audio = voice_episode(board, bibles, store)
         timed = apply_speech_timing(board, audio)
         takes = generate_shots(timed, bibles, store, DEMO)
-        assemble_episode(timed, takes, store, audio)
-        export_timeline(build_timeline(timed, takes, store, audio), store)
+        report = Gate(bibles, references, store, embedder, note, DEMO).run(timed, takes)
+        pool = report.pool()
+        assemble_episode(timed, pool, store, audio)
+        export_timeline(build_timeline(timed, pool, store, audio, report.awaiting_review), store)
 
 
 def dagster_demo(home: Path) -> None:

@@ -110,6 +110,10 @@ class ClipEmbedder:
         try:
             if not weights:
                 raise FileNotFoundError(self.config.checkpoint_path or "no pretrained tag")
+            if not self.config.checkpoint_path:  # find the weights before building a 600 MB model
+                cfg = open_clip.get_pretrained_cfg(self.config.model, weights)
+                if not cfg or not open_clip.download_pretrained(cfg):
+                    raise FileNotFoundError(f"{self.config.model}/{weights} not in the open_clip cache")
             model, _, preprocess = open_clip.create_model_and_transforms(self.config.model, pretrained=weights, device=device)
         except Exception as error:
             if not self.config.allow_random_init:

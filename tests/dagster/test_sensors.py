@@ -1,0 +1,59 @@
+"""The script-drop sensor on a real instance, ticked with build_sensor_context."""
+
+import dagster as dg
+import pytest
+
+from zipx_dagster.definitions import build_definitions
+from zipx_dagster.resources import RenderConfig
+from zipx_dagster.sensors import script_drop
+from tests.conftest import SAMPLE
+
+pytestmark = pytest.mark.slow
+
+
+def tick(defs, instance, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"inbox": defs.resources["inbox"]})
+    return script_drop(context)
+
+
+def test_drop_registers_then_requests_episodes_after_the_drama_run(tmp_path):
+    defs = build_definitions(tmp_path, RenderConfig(width=160, height=90))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "harbour_lights.fountain").write_bytes(SAMPLE.read_bytes())
+    with dg.instance_for_test() as instance:
+        first = tick(defs, instance, None)
+        assert [(r.job_name, r.partition_key) for r in first.run_requests] == [("drama_job", "harbour_lights")]
+        added = {(r.partitions_def_name, tuple(r.partition_keys)) for r in first.dynamic_partitions_requests}
+        assert added == {("drama", ("harbour_lights",)), ("episode", ("ep01", "ep02"))}
+        # the same tick again requests nothing: the cursor remembers the script's hash
+        again = tick(defs, instance, first.cursor)
+        assert again.run_requests == []
+        # the daemon would launch the drama run; here it runs in process, with its run key
+        instance.add_dynamic_partitions("drama", ["harbour_lights"])
+        instance.add_dynamic_partitions("episode", ["ep01", "ep02"])
+        request = first.run_requests[0]
+        result = defs.resolve_job_def("drama_job").execute_in_process(
+            instance=instance, partition_key="harbour_lights", tags={"dagster/run_key": request.run_key}
+        )
+        assert result.success
+        after = tick(defs, instance, first.cursor)
+        keys = sorted(str(r.partition_key) for r in after.run_requests)
+        assert keys == ["harbour_lights|ep01", "harbour_lights|ep02"]
+        assert {r.job_name for r in after.run_requests} == {"episode_job"}
+        assert tick(defs, instance, after.cursor).run_requests == []
+
+
+def test_a_bad_script_is_reported_once_until_it_changes(tmp_path):
+    defs = build_definitions(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "broken.fountain").write_bytes(b"\x00\x01 not a script")
+    with dg.instance_for_test() as instance:
+        first = tick(defs, instance, None)
+        assert first.run_requests == [] and "broken.fountain:1: file is binary" in first.skip_reason.skip_message
+        second = tick(defs, instance, first.cursor)
+        assert second.skip_reason is None and second.run_requests == []
+        (inbox / "broken.fountain").write_text("INT. ROOM - DAY\n\nANA\nFixed now.\n")
+        third = tick(defs, instance, second.cursor)
+        assert [r.partition_key for r in third.run_requests] == ["broken"]

@@ -1,0 +1,80 @@
+"""Sensors. The script-drop sensor watches the inbox: a new or changed script registers
+its drama and episode partitions and requests the drama's run; once that run has
+succeeded, a later tick requests one run per episode (they need its bibles and
+references). A script that fails to parse is reported once, with the ScriptError's
+file, line and reason, and not retried until it changes. Run keys carry the script's
+hash, so a repeated tick requests nothing twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from zipx_core.naming import slug
+from zipx_core.script import ScriptError, load_drama
+from zipx_core.script.drama import SCRIPT_SUFFIXES
+from zipx_dagster.partitions import drama_episode_key, drama_partitions, episode_partitions
+from zipx_dagster.resources import ScriptInbox
+
+DONE = {dg.DagsterRunStatus.SUCCESS}
+GIVEN_UP = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if file.is_file():
+            digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _scripts(inbox: Path) -> list[Path]:
+    if not inbox.is_dir():
+        return []
+    return sorted(p for p in inbox.iterdir() if p.is_dir() or p.suffix.lower() in SCRIPT_SUFFIXES)
+
+
+@dg.sensor(name="script_drop", minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Registers scripts dropped into the inbox and requests their runs.")
+def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox) -> dg.SensorResult:
+    state = json.loads(context.cursor) if context.cursor else {"seen": {}, "waiting": {}}
+    runs, partitions, problems = [], [], []
+    for path in _scripts(Path(inbox.root)):
+        digest = _digest(path)
+        if state["seen"].get(path.name) == digest:
+            continue
+        state["seen"][path.name] = digest
+        try:
+            script = load_drama(path)
+        except ScriptError as error:
+            problems.append(str(error))
+            context.log.error(f"script not registered: {error}")
+            continue
+        drama, episodes = slug(path.stem), [e.key for e in script.episodes]
+        partitions += [drama_partitions.build_add_request([drama]), episode_partitions.build_add_request(episodes)]
+        runs.append(dg.RunRequest(job_name="drama_job", partition_key=drama, run_key=f"drama:{drama}:{digest}"))
+        state["waiting"][drama] = {"digest": digest, "episodes": episodes}
+    for drama, waiting in list(state["waiting"].items()):
+        drama_runs = context.instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/run_key": f"drama:{drama}:{waiting['digest']}"}), limit=1
+        )
+        status = drama_runs[0].status if drama_runs else None
+        if status in DONE:
+            runs += [
+                dg.RunRequest(job_name="episode_job", partition_key=drama_episode_key(drama, episode),
+                              run_key=f"episode:{drama}:{episode}:{waiting['digest']}")
+                for episode in waiting["episodes"]
+            ]
+            del state["waiting"][drama]
+        elif status in GIVEN_UP:
+            context.log.error(f"{drama}: the drama run {drama_runs[0].run_id} did not succeed; episodes not requested")
+            del state["waiting"][drama]
+    return dg.SensorResult(
+        run_requests=runs,
+        dynamic_partitions_requests=partitions,
+        cursor=json.dumps(state, sort_keys=True),
+        skip_reason="; ".join(problems) if problems and not runs else None,
+    )
