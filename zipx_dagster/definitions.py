@@ -6,6 +6,7 @@ import dagster as dg
 
 from zipx_dagster.assets import drama, episode, quality
 from zipx_dagster.jobs import drama_job, episode_job
+from zipx_dagster.schedules import nightly_backfill
 from zipx_dagster.sensors import script_drop
 from zipx_dagster.resources import (
     ArtifactStore,
@@ -26,6 +27,7 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
         assets=dg.load_assets_from_modules([drama, episode, quality]),
         jobs=[drama_job, episode_job],
         sensors=[script_drop],
+        schedules=[nightly_backfill],
         resources={
             "inbox": ScriptInbox(root=str(home / "inbox")),
             "artifacts": artifacts or artifact_store_from_env(home),

@@ -57,3 +57,37 @@ def test_a_bad_script_is_reported_once_until_it_changes(tmp_path):
         (inbox / "broken.fountain").write_text("INT. ROOM - DAY\n\nANA\nFixed now.\n")
         third = tick(defs, instance, second.cursor)
         assert [r.partition_key for r in third.run_requests] == ["broken"]
+
+
+def test_nightly_backfill_requests_missing_and_stale_pairs_only(tmp_path):
+    from zipx_dagster.partitions import drama_episode_key
+    from zipx_dagster.schedules import nightly_backfill
+
+    defs = build_definitions(tmp_path, RenderConfig(width=160, height=90))
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "harbour_lights.fountain").write_bytes(SAMPLE.read_bytes())
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("drama", ["harbour_lights", "not_yet_run"])
+        instance.add_dynamic_partitions("episode", ["ep01", "ep02", "ep03"])  # ep03: another drama's
+
+        def evaluate(when):
+            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+            result = nightly_backfill(context)
+            return {(r.job_name, str(r.partition_key)): r for r in result} if isinstance(result, list) else {}
+
+        import datetime
+
+        day1, day2 = datetime.datetime(2026, 11, 24, 3), datetime.datetime(2026, 11, 25, 3)
+        assert set(evaluate(day1)) == {("drama_job", "harbour_lights"), ("drama_job", "not_yet_run")}
+        assert defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key="harbour_lights").success
+        requested = evaluate(day1)
+        assert {k for k in requested if k[0] == "episode_job"} == {("episode_job", "harbour_lights|ep01"), ("episode_job", "harbour_lights|ep02")}
+        assert requested[("episode_job", "harbour_lights|ep01")].tags["zipx/backfill"] == "missing"
+        job = defs.resolve_job_def("episode_job")
+        assert job.execute_in_process(instance=instance, partition_key=drama_episode_key("harbour_lights", "ep01")).success
+        assert ("episode_job", "harbour_lights|ep01") not in evaluate(day1)  # made and up to date
+        # the script's drama is re-run (a change upstream): ep01 is now stale
+        assert defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key="harbour_lights").success
+        stale = evaluate(day2)[("episode_job", "harbour_lights|ep01")]
+        assert stale.tags["zipx/backfill"] == "stale"
+        assert stale.run_key != requested[("episode_job", "harbour_lights|ep01")].run_key  # no collision across days

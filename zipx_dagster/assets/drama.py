@@ -31,6 +31,7 @@ def drama_script(context: dg.AssetExecutionContext, inbox: ScriptInbox) -> dg.Ou
             "title": script.title,
             "source": script.source,
             "episodes": len(script.episodes),
+            "episode_keys": [e.key for e in script.episodes],
             "scenes": len(script.scenes),
             "dialogue_lines": elements["dialogue"],
             "episode_table": markdown_table(

@@ -1,0 +1,48 @@
+"""The nightly backfill: every (drama, episode) that the script has and that is missing
+or stale (its drama's script, bibles or references changed after the episode was made)
+gets a run; a drama never processed gets its drama run first. Only pairs that exist in
+a script are requested (Dagster's cross product has others). Written by hand:
+`build_schedule_from_partitioned_job` does not take two dynamic dimensions."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from zipx_dagster.partitions import drama_episode_key
+
+PER_DRAMA = ("drama_script", "character_bible", "scene_bible", "reference_frames")
+
+
+def _latest(instance: dg.DagsterInstance, asset: str, partition: str) -> float | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].timestamp if records else None
+
+
+def backfill_requests(instance: dg.DagsterInstance, day: str) -> list[dg.RunRequest]:
+    requests = []
+    for drama in instance.get_dynamic_partitions("drama"):
+        script = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("drama_script"), asset_partitions=[drama]), limit=1
+        ).records
+        if not script:
+            requests.append(dg.RunRequest(job_name="drama_job", partition_key=drama, run_key=f"backfill:{day}:{drama}"))
+            continue
+        episodes = script[0].asset_materialization.metadata["episode_keys"].value
+        upstream = max(t for t in (_latest(instance, a, drama) for a in PER_DRAMA) if t is not None)
+        for episode in episodes:
+            key = drama_episode_key(drama, episode)
+            made = _latest(instance, "episode", str(key))
+            if made is None or made < upstream:
+                requests.append(dg.RunRequest(job_name="episode_job", partition_key=key, run_key=f"backfill:{day}:{drama}:{episode}",
+                                              tags={"zipx/backfill": "missing" if made is None else "stale"}))
+    return requests
+
+
+@dg.schedule(name="nightly_backfill", cron_schedule="0 3 * * *", job_name="episode_job",
+             description="Runs every (drama, episode) the scripts have that is missing or stale.")
+def nightly_backfill(context: dg.ScheduleEvaluationContext):
+    day = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    requests = backfill_requests(context.instance, day)
+    return requests or dg.SkipReason("every episode is up to date")
