@@ -4,6 +4,7 @@
   zipx bible FILE [--json]        character and scene bibles
   zipx storyboard FILE [--episode ep01] [--json]
   zipx calibrate FILE [--store DIR]   continuity thresholds at the equal error rate
+  zipx review list | approve D E SHOT | regenerate D E SHOT --note "..."
 A bad script exits with status 2 and the ScriptError's file, line and reason.
 """
 
@@ -96,6 +97,30 @@ def _calibrate(args) -> str:
     return "\n".join(lines)
 
 
+def _review(args) -> str:
+    import os
+
+    from zipx_core.models import Take
+    from zipx_core.qa.review import ReviewDecision, awaiting_review, save_decision
+    from zipx_core.storage import LocalArtifactStore
+
+    home = Path(args.home or os.environ.get("ZIPX_HOME", ".zipx"))
+    rows = awaiting_review(home / "manifests")
+    if args.action == "list":
+        if not rows:
+            return "no shots awaiting review"
+        return "\n".join(f"{r['drama']} {r['episode']} {r['shot_id']}: {r['reason']}" for r in rows)
+    if not (args.drama and args.episode and args.shot):
+        raise SystemExit("error: approve and regenerate take DRAMA EPISODE SHOT")
+    row = next((r for r in rows if (r["drama"], r["episode"], r["shot_id"]) == (args.drama, args.episode, args.shot)), None)
+    if row is None:
+        raise SystemExit(f"error: {args.drama} {args.episode} {args.shot} is not awaiting review (see `zipx review list`)")
+    take = Take.model_validate(row["take"]) if args.action == "approve" else None
+    decision = ReviewDecision(shot_id=args.shot, decision=args.action, take=take, note=args.note or "")
+    save_decision(LocalArtifactStore(home / "artifacts"), args.drama, args.episode, decision)
+    return f"{args.action} recorded for {args.drama} {args.episode} {args.shot}; re-materialize approved_frames to apply it"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zipx", description="ZipX: screenplay to short drama")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument("--width", type=int, default=640)
     calibrate.add_argument("--height", type=int, default=360)
     calibrate.set_defaults(handler=_calibrate)
+    review = commands.add_parser("review", help="shots awaiting human review: list, approve, regenerate")
+    review.add_argument("action", choices=["list", "approve", "regenerate"])
+    review.add_argument("drama", nargs="?")
+    review.add_argument("episode", nargs="?")
+    review.add_argument("shot", nargs="?")
+    review.add_argument("--note", help="regenerate: what the reviewer wants changed")
+    review.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx); decisions go to its artifact store")
+    review.set_defaults(handler=_review)
     args = parser.parse_args(argv)
     try:
         print(args.handler(args))

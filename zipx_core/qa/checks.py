@@ -21,8 +21,9 @@ Thresholds, and why:
 - flicker: frame-to-frame mean-luma swings with a standard deviation over 6% of the
   mean (lighting does not pulse inside one shot).
 - blockiness: gradient energy on the 8-pixel grid over 3x that between it (visible
-  macroblocks; clean local takes measure 0.9-1.4, still frames up to 2.7). No failure
-  mode injects it yet, so this limit is set from clean takes only.
+  macroblocks; clean local takes measure 0.9-1.4, still frames up to 2.7; not judged
+  under 320 px wide, where clean takes reached 3.6). No failure mode injects it yet, so
+  this limit is set from clean takes only.
 """
 
 from __future__ import annotations
@@ -115,7 +116,10 @@ def artifacts(frames: list[np.ndarray], reference: np.ndarray, thresholds: Thres
     swing = float(np.std(np.diff(lit)) / (lit.mean() + 1e-6)) if len(lit) > 2 else 0.0
     results.append(StageResult(stage="flicker", passed=swing <= thresholds.flicker, value=round(swing, 4), limit=thresholds.flicker))
     blocks = float(np.mean([_blockiness(f) for f in sample]))
-    results.append(StageResult(stage="blockiness", passed=blocks <= thresholds.blockiness, value=round(blocks, 3), limit=thresholds.blockiness))
+    # under 320 px a figure's edges fall on the 8-px grid as often as macroblocks do
+    measurable = frames[0].shape[1] >= 320
+    results.append(StageResult(stage="blockiness", passed=blocks <= thresholds.blockiness or not measurable,
+                               value=round(blocks, 3), limit=thresholds.blockiness))
     return results
 
 

@@ -91,10 +91,13 @@ class GateReport(BaseModel):
         return sum(v.passed for v in first) / max(1, len(first))
 
     def drift_in_pool(self) -> list[str]:
-        """Approved shots whose approving verdict is below its continuity threshold."""
+        """Approved shots whose approving verdict is below its continuity threshold
+        (a reviewer's approval is a person's call, not the gate's, and is not counted)."""
         drifted = []
         for outcome in (o for o in self.outcomes if o.status == "approved"):
-            verdict = next(v for v in reversed(self.verdicts) if v.shot_id == outcome.shot_id and v.passed)
+            verdict = next((v for v in reversed(self.verdicts) if v.shot_id == outcome.shot_id and v.passed), None)
+            if verdict is None:
+                continue
             stage = next(s for s in verdict.stages if s.stage == "continuity")
             if stage.value < stage.limit:
                 drifted.append(outcome.shot_id)
@@ -223,7 +226,10 @@ class Gate:
         return take.model_copy(update={"clip_uri": artifact.uri, "clip_sha256": artifact.sha256, "frames": info.frames,
                                        "model": f"{take.model}+{'+'.join(fixed)}"})
 
-    def run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress: Callable[[int, int, str, float], None] | None = None) -> GateReport:
+    def run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress: Callable[[int, int, str, float], None] | None = None,
+            decisions: dict | None = None) -> GateReport:
+        """`decisions`: shot_id -> ReviewDecision from human review (zipx_core.qa.review)."""
+        decisions = decisions or {}
         takes = {t.shot_id: t for t in shots.takes}
         requests = {s.shot_id: build_request(s, self.bibles, self.settings.width, self.settings.height, self.settings.fps) for s in storyboard.shots}
         verdicts: list[Verdict] = []
@@ -241,8 +247,21 @@ class Gate:
                 scene_failures.append(SceneFailure(scene_number=scene_number, checked=len(head), failed=failed_head,
                                                    reason="most of the scene's first shots failed: the set-up, not the shots"))
             for shot, (verdict, take) in zip(scene_shots, first):
+                decision = decisions.get(shot.shot_id)
+                if decision and decision.decision == "approve" and not verdict.passed:
+                    outcomes.append(ShotOutcome(shot_id=shot.shot_id, scene_number=scene_number, status="approved",
+                                                take=decision.take or take, attempts=0, reason=f"approved in review {decision.decided_at}"))
+                    done += 1
+                    continue
                 history = [(verdict, take)]
                 attempt = 1
+                if decision and decision.decision == "regenerate" and not verdict.passed:
+                    # the reviewer's attempt: beyond the automatic ones, with their note, made once
+                    attempt = self.config.max_attempts + 1
+                    request = correction_request(requests[shot.shot_id], verdict, self.bibles, self.references, attempt)
+                    request = request.model_copy(update={"prompt": f"{request.prompt}\nREVIEWER: {decision.note}"})
+                    history.append(self.evaluate(render_take(request, self.renderer, self.store, attempt), request))
+                    verdicts.append(history[-1][0])
                 while not history[-1][0].passed and not aborted and attempt < self.config.max_attempts:
                     attempt += 1
                     request = correction_request(requests[shot.shot_id], history[-1][0], self.bibles, self.references, attempt)

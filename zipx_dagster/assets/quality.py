@@ -11,6 +11,7 @@ from zipx_core.naming import slug
 from zipx_core.qa.checks import Thresholds
 from zipx_core.qa.gate import Gate, GateConfig, GateReport
 from zipx_core.qa.references import references_for_drama
+from zipx_core.qa.review import ReviewDecision, load_decisions, save_decision
 from zipx_dagster.gpu import QA_POOL, qa_k8s_config
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_episode_partitions, drama_partitions
@@ -56,6 +57,14 @@ def _keys(context) -> tuple[str, str]:
     return keys["drama"], keys["episode"]
 
 
+class ReviewConfig(dg.Config):
+    """Review decisions from the launchpad (the same as `zipx review approve|regenerate`):
+    shot ids to approve (their first take), and shot id -> note for one more generation."""
+
+    approve: list[str] = []
+    regenerate: dict[str, str] = {}
+
+
 CHECKS = [
     dg.AssetCheckSpec("continuity_pass_rate", asset="approved_frames", description="share of first takes that pass the whole gate"),
     dg.AssetCheckSpec("drift_left_in_pool", asset="approved_frames", blocking=True,
@@ -83,6 +92,7 @@ CHECKS = [
 )
 def approved_frames(
     context: dg.AssetExecutionContext,
+    config: ReviewConfig,
     storyboard: Storyboard, episode_audio: EpisodeAudio, shots: ShotsManifest,
     character_bible: CharacterBibles, scene_bible: SceneBibles, reference_frames: ReferenceSet,
     artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel,
@@ -93,14 +103,19 @@ def approved_frames(
     bibles = Bibles(drama=drama, characters=character_bible.characters, locations=scene_bible.locations)
     store = artifacts.store()
     calibrated = store.get_record("thresholds", slug(embedder.name))  # written by `zipx calibrate`
-    config = GateConfig(thresholds=Thresholds(**calibrated)) if calibrated else GateConfig()
-    gate = Gate(bibles, reference_frames, store, embedder, note, render.settings(), renderer=failures.renderer(), config=config)
+    gate_config = GateConfig(thresholds=Thresholds(**calibrated)) if calibrated else GateConfig()
+    gate = Gate(bibles, reference_frames, store, embedder, note, render.settings(), renderer=failures.renderer(), config=gate_config)
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
             context.log.info(f"{drama} {episode}: gate {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
-    report = gate.run(apply_speech_timing(storyboard, episode_audio), shots, on_progress=progress)
+    for shot_id in config.approve:
+        save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="approve"))
+    for shot_id, note in config.regenerate.items():
+        save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="regenerate", note=note))
+    decisions = load_decisions(store, drama, episode)
+    report = gate.run(apply_speech_timing(storyboard, episode_audio), shots, on_progress=progress, decisions=decisions)
     pass_rate = report.first_attempt_pass_rate
     approved = [o for o in report.outcomes if o.status == "approved"]
     below = report.drift_in_pool()
