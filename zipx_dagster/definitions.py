@@ -7,7 +7,7 @@ import dagster as dg
 from zipx_dagster.assets import drama, episode, quality
 from zipx_dagster.jobs import drama_job, episode_job
 from zipx_dagster.schedules import nightly_backfill
-from zipx_dagster.sensors import script_drop
+from zipx_dagster.sensors import failure_cluster, script_drop
 from zipx_dagster.resources import (
     ArtifactStore,
     ClipModel,
@@ -26,7 +26,7 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([drama, episode, quality]),
         jobs=[drama_job, episode_job],
-        sensors=[script_drop],
+        sensors=[script_drop, failure_cluster],
         schedules=[nightly_backfill],
         resources={
             "inbox": ScriptInbox(root=str(home / "inbox")),

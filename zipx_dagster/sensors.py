@@ -16,8 +16,10 @@ import dagster as dg
 from zipx_core.naming import slug
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.script.drama import SCRIPT_SUFFIXES
-from zipx_dagster.partitions import drama_episode_key, drama_partitions, episode_partitions
-from zipx_dagster.resources import ScriptInbox
+from zipx_dagster.partitions import drama_episode_key, drama_episode_partitions, drama_partitions, episode_partitions
+from zipx_dagster.resources import ArtifactStore, ScriptInbox
+
+MAX_REPLANS = 2  # per scene; after that its shots stay with human review
 
 DONE = {dg.DagsterRunStatus.SUCCESS}
 GIVEN_UP = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -78,3 +80,33 @@ def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox) -> dg.S
         cursor=json.dumps(state, sort_keys=True),
         skip_reason="; ".join(problems) if problems and not runs else None,
     )
+
+
+@dg.sensor(name="failure_cluster", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Re-plans scenes whose shots fail together, instead of regenerating shot after shot.")
+def failure_cluster(context: dg.SensorEvaluationContext, artifacts: ArtifactStore) -> dg.SensorResult:
+    """Reads each new `approved_frames` materialization; for scenes where failures
+    cluster (the gate stopped the scene, or most of its first takes failed) it requests
+    a run of the episode with those scenes re-planned in `storyboard` and everything
+    downstream. A scene is re-planned at most MAX_REPLANS times."""
+    after = int(context.cursor or 0)
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("approved_frames"), after_storage_id=after), limit=100, ascending=True
+    ).records
+    store, runs = artifacts.store(), []
+    for record in records:
+        key = drama_episode_partitions.get_partition_key_from_str(record.partition_key)
+        drama, episode = key.keys_by_dimension["drama"], key.keys_by_dimension["episode"]
+        clusters = record.asset_materialization.metadata.get("failure_clusters")
+        done = store.get_record("replans", f"{drama}__{episode}") or {}
+        scenes = [s for s in (clusters.value if clusters else []) if done.get(str(s), 0) < MAX_REPLANS]
+        if scenes:
+            runs.append(dg.RunRequest(
+                job_name="episode_job", partition_key=key, run_key=f"replan:{record.storage_id}",
+                run_config={"ops": {"storyboard": {"config": {"replan": scenes}}}},
+                tags={"zipx/replan": ",".join(map(str, scenes))},
+            ))
+        elif clusters and clusters.value:
+            context.log.info(f"{drama} {episode}: scenes {clusters.value} re-planned {MAX_REPLANS} times; left to review")
+        after = max(after, record.storage_id)
+    return dg.SensorResult(run_requests=runs, cursor=str(after))

@@ -85,3 +85,18 @@ def test_a_long_episode_plans_in_well_under_a_second(corpus):
     boards = [plan_episode(script, e.key, bibles, "birthday") for e in script.episodes]
     assert sum(len(b.shots) for b in boards) > 150
     assert time.perf_counter() - started < 5  # a sanity bound only; bench/spine.py measures
+
+
+def test_replanning_changes_what_failed(sample_script, sample_bibles):
+    from zipx_core.storyboard.planner import WIDER
+
+    plain = plan_episode(sample_script, "ep01", sample_bibles, "harbour_lights")
+    again = plan_episode(sample_script, "ep01", sample_bibles, "harbour_lights", replans={2: 1})
+    before = [s for s in plain.shots if s.scene_number == 2]
+    after = [s for s in again.shots if s.scene_number == 2]
+    assert [s for s in again.shots if s.scene_number != 2] == [s for s in plain.shots if s.scene_number != 2]
+    assert all(s.shot_id.startswith("ep01-sc002-r1-") and len(s.characters) <= 1 for s in after)
+    assert after[0].shot_type == WIDER[before[0].shot_type]
+    assert len(after) > len(before)  # long action beats split in two
+    assert sum(s.duration_s for s in after) == pytest.approx(sum(s.duration_s for s in before), abs=0.05)
+    assert {s.route for s in after} != {s.route for s in before} or all(s.route == "local" for s in before)

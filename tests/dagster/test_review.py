@@ -60,3 +60,39 @@ def test_review_list_approve_and_regenerate(tmp_path, capsys):
         # once more: every decision is remembered, nothing is generated again
         assert job.execute_in_process(instance=instance, partition_key=key, asset_selection=only_the_gate).success
         assert sorted((home / "artifacts" / "clips").rglob("*.mp4")) == clips_after
+
+
+def test_failure_cluster_sensor_replans_a_failing_scene_at_most_twice(tmp_path):
+    from zipx_dagster.sensors import failure_cluster
+
+    script = tmp_path / "lab.fountain"
+    script.write_text(SCRIPT)
+    defs = build_definitions(tmp_path, RenderConfig(width=160, height=90))
+    key = drama_episode_key("lab", "ep01")
+
+    def tick(instance, cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"artifacts": defs.resources["artifacts"]})
+        return failure_cluster(context)
+
+    with dg.instance_for_test() as instance:
+        register_drama(instance, script, tmp_path / "inbox")
+        assert defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key="lab").success
+        job = defs.resolve_job_def("episode_job")
+        assert job.execute_in_process(instance=instance, partition_key=key, run_config=BROKEN_TAKES).success
+        cursor = None
+        for round_number in (1, 2):
+            result = tick(instance, cursor)
+            cursor = result.cursor
+            assert len(result.run_requests) == 1, round_number
+            request = result.run_requests[0]
+            assert request.run_config == {"ops": {"storyboard": {"config": {"replan": [1]}}}}
+            assert tick(instance, cursor).run_requests == []  # the same results are not read twice
+            config = {**request.run_config, **BROKEN_TAKES}  # the scene keeps failing
+            assert job.execute_in_process(instance=instance, partition_key=key, run_config=config).success
+            board = json.loads((tmp_path / "manifests" / "storyboard" / "lab" / "ep01.json").read_text())["data"]
+            assert all(f"-r{round_number}-" in s["shot_id"] for s in board["shots"])  # new shots, new requests
+            assert all(len(s["characters"]) <= 1 for s in board["shots"])  # simpler blocking
+        # re-planned twice: left to human review, no third request
+        final = tick(instance, cursor)
+        assert final.run_requests == []
+        assert all(o["status"] == "review" for o in outcomes(tmp_path).values())

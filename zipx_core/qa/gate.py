@@ -90,6 +90,18 @@ class GateReport(BaseModel):
         first = [v for v in self.verdicts if v.attempt == 1]
         return sum(v.passed for v in first) / max(1, len(first))
 
+    def failure_clusters(self, share: float = 0.6) -> list[int]:
+        """Scenes whose failures cluster: stopped early, or at least `share` of their
+        shots failed their first take."""
+        first = {v.shot_id: v for v in self.verdicts if v.attempt == 1}
+        clusters = {f.scene_number for f in self.scene_failures}
+        for scene in {o.scene_number for o in self.outcomes}:
+            shots = [o.shot_id for o in self.outcomes if o.scene_number == scene]
+            failed = sum(1 for s in shots if s in first and not first[s].passed)
+            if shots and failed / len(shots) >= share:
+                clusters.add(scene)
+        return sorted(clusters)
+
     def drift_in_pool(self) -> list[str]:
         """Approved shots whose approving verdict is below its continuity threshold
         (a reviewer's approval is a person's call, not the gate's, and is not counted)."""

@@ -172,10 +172,40 @@ def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningC
     return shots
 
 
-def plan_episode(script: Script, episode_key: str, bibles: Bibles, drama: str, config: PlanningConfig = PlanningConfig()) -> Storyboard | None:
-    """The storyboard of one episode, or None when the script has no such episode."""
+WIDER = {ShotType.ECU: ShotType.CU, ShotType.CU: ShotType.MCU, ShotType.MCU: ShotType.MS,
+         ShotType.MS: ShotType.LS, ShotType.LS: ShotType.LS, ShotType.ELS: ShotType.ELS}
+OTHER_ROUTE = {"happyhorse": "kling", "kling": "veo3", "veo3": "seedance", "seedance": "kling"}
+
+
+def replan_scene(shots: list[Shot], round_number: int, episode_key: str) -> list[Shot]:
+    """A scene whose set-up failed, planned again so that what failed changes: one
+    person per shot (simpler blocking), one size wider (other framing), long action
+    shots split in two, and the next model in the fallback order (another route).
+    Ids carry the round, so the new shots are new requests."""
+    replanned: list[Shot] = []
+    for shot in shots:
+        parts = 2 if shot.duration_s >= 4 and not shot.dialogue else 1
+        for _ in range(parts):
+            replanned.append(shot.model_copy(update={
+                "shot_id": f"{episode_key}-sc{shot.scene_number:03d}-r{round_number}-{len(replanned) + 1:02d}",
+                "characters": shot.characters[:1],
+                "shot_type": WIDER[shot.shot_type],
+                "duration_s": round(shot.duration_s / parts, 2),
+                "route": OTHER_ROUTE.get(shot.route, shot.route),
+            }))
+    return replanned
+
+
+def plan_episode(script: Script, episode_key: str, bibles: Bibles, drama: str, config: PlanningConfig = PlanningConfig(),
+                 replans: dict[int, int] | None = None) -> Storyboard | None:
+    """The storyboard of one episode, or None when the script has no such episode.
+    `replans`: scene number -> how many times it has been re-planned."""
     episode = script.episode(episode_key)
     if episode is None:
         return None
-    shots = [shot for scene in episode.scenes for shot in plan_scene(scene, episode_key, bibles, config)]
+    shots = []
+    for scene in episode.scenes:
+        planned = plan_scene(scene, episode_key, bibles, config)
+        rounds = (replans or {}).get(scene.number, 0)
+        shots += replan_scene(planned, rounds, episode_key) if rounds else planned
     return Storyboard(drama=drama, episode=episode_key, title=episode.title, shots=shots)

@@ -19,6 +19,7 @@ from zipx_core.media.timeline import build_timeline, export_timeline
 from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, SceneBibles, Script, ShotsManifest, Storyboard
 from zipx_core.qa.gate import GateReport
 from zipx_core.storyboard import plan_episode
+from zipx_core.storyboard.replans import record_replans
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_episode_partitions
 from zipx_dagster.resources import ArtifactStore, LocalFailures, RenderConfig
@@ -36,6 +37,10 @@ def _bibles(drama: str, characters: CharacterBibles, scenes: SceneBibles) -> Bib
     return Bibles(drama=drama, characters=characters.characters, locations=scenes.locations)
 
 
+class StoryboardConfig(dg.Config):
+    replan: list[int] = []  # scene numbers to plan again (the failure-cluster sensor sets this)
+
+
 @dg.asset(
     partitions_def=drama_episode_partitions,
     ins=PER_DRAMA,
@@ -45,9 +50,13 @@ def _bibles(drama: str, characters: CharacterBibles, scenes: SceneBibles) -> Bib
     owners=OWNERS,
     description="The episode's shots: type, characters in frame, emotion, physics, duration and route, with stable ids.",
 )
-def storyboard(context: dg.AssetExecutionContext, drama_script: Script, character_bible: CharacterBibles, scene_bible: SceneBibles):
+def storyboard(
+    context: dg.AssetExecutionContext, config: StoryboardConfig, drama_script: Script, character_bible: CharacterBibles,
+    scene_bible: SceneBibles, artifacts: ArtifactStore,
+):
     drama, episode = _keys(context)
-    board = plan_episode(drama_script, episode, _bibles(drama, character_bible, scene_bible), drama)
+    replans = record_replans(artifacts.store(), drama, episode, config.replan)
+    board = plan_episode(drama_script, episode, _bibles(drama, character_bible, scene_bible), drama, replans=replans)
     if board is None:
         context.log.info(f"{drama} has no episode {episode}: nothing to plan")
         return
@@ -59,6 +68,7 @@ def storyboard(context: dg.AssetExecutionContext, drama_script: Script, characte
             "duration_s": round(board.duration_s, 2),
             "shot_types": dict(Counter(s.shot_type.value for s in board.shots)),
             "routes": dict(Counter(s.route for s in board.shots)),
+            "replanned_scenes": {str(k): v for k, v in replans.items()},
             "shots": markdown_table(
                 ["shot", "type", "in frame", "emotion", "physics", "route", "seconds"],
                 [

@@ -130,6 +130,7 @@ def approved_frames(
             "regenerations": sum(v.attempt > 1 for v in report.verdicts),
             "graded_or_upscaled": sum(bool(v.fixed) for v in report.verdicts if v.passed),
             "scene_failures": [f.scene_number for f in report.scene_failures],
+            "failure_clusters": report.failure_clusters(),
             "failed_stages": dict(Counter(s.stage for v in report.verdicts for s in v.stages if not s.passed and s.stage != "lighting")),
             "verdicts": markdown_table(
                 ["shot", "status", "attempts", "continuity", "fixed", "reason"],
