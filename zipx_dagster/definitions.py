@@ -1,5 +1,6 @@
 """The one Definitions object: assets by stage, jobs, resources with their defaults."""
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -20,11 +21,17 @@ from zipx_dagster.resources import (
 )
 
 
+def _with_code_references(assets):
+    with warnings.catch_warnings():  # beta in 1.13; the UI's "view source" links
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.with_source_code_references(assets)
+
+
 def build_definitions(home: Path, render: RenderConfig | None = None, artifacts: ArtifactStore | None = None) -> dg.Definitions:
     """Everything under one ZIPX_HOME: the inbox, the artifact store (or its S3 cache)
     and the manifests."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([drama, episode, quality]),
+        assets=_with_code_references(dg.load_assets_from_modules([drama, episode, quality])),
         jobs=[drama_job, episode_job],
         sensors=[script_drop, failure_cluster],
         schedules=[nightly_backfill],

@@ -31,6 +31,8 @@ def test_asset_graph_shape(tmp_path):
     assert set(specs) == PER_DRAMA | PER_EPISODE
     for name, spec in specs.items():
         assert spec.description and spec.group_name and spec.owners == ["team:zipx"] and spec.kinds, name
+        references = spec.metadata["dagster/code_references"].code_references
+        assert references and references[0].file_path.endswith(".py"), name
         expected = drama_partitions if name in PER_DRAMA else drama_episode_partitions
         assert spec.partitions_def == expected, name
     parents = {k: {p.to_user_string() for p in graph.get(dg.AssetKey(k)).parent_keys} for k in specs}
