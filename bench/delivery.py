@@ -4,8 +4,6 @@ finished MP4s (ffmpeg's ebur128 scanner; speech onsets found in the decoded trac
   .venv/bin/python bench/delivery.py
 """
 
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -15,21 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from zipx_core.audio import apply_speech_timing, voice_episode  # noqa: E402
-from zipx_core.audio.dialogue import _read_wav  # noqa: E402
+from zipx_core.audio.dialogue import read_wav  # noqa: E402
 from zipx_core.audio.sync import line_offsets  # noqa: E402
 from zipx_core.bible import extract_bibles  # noqa: E402
 from zipx_core.generation import generate_shots  # noqa: E402
-from zipx_core.media import ffmpeg_exe  # noqa: E402
+from zipx_core.media import integrated_loudness  # noqa: E402
 from zipx_core.media.assembly import assemble_episode  # noqa: E402
 from zipx_core.media.timeline import build_timeline, export_timeline  # noqa: E402
 from zipx_core.script import load_drama  # noqa: E402
 from zipx_core.storage import LocalArtifactStore  # noqa: E402
 from zipx_core.storyboard import plan_episode  # noqa: E402
-
-
-def integrated_lufs(path: Path) -> float:
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a", "-af", "ebur128", "-f", "null", "-"], capture_output=True, text=True)
-    return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", result.stderr)[-1])
 
 
 def main() -> None:
@@ -47,13 +40,14 @@ def main() -> None:
             manifest = assemble_episode(timed, takes, store, audio)
             export = export_timeline(build_timeline(timed, takes, store, audio), store)
             video = store.path(manifest.video_uri)
-            lines = [(l.start_s, l.duration_s, *(lambda s: (s.samples, s.sample_rate))(_read_wav(store.path(l.speech_uri)))) for l in audio.lines]
+            speeches = [read_wav(store.path(line.speech_uri)) for line in audio.lines]
+            lines = [(l.start_s, l.duration_s, s.samples, s.sample_rate) for l, s in zip(audio.lines, speeches)]
             offsets = line_offsets(video, lines)
             print("   offsets ms:", [round(o * 1000, 1) for o in offsets])
             longer = sum(1 for a, b in zip(timed.shots, board.shots) if a.duration_s > b.duration_s + 1e-6)
             print(
                 f"{episode.key}: {len(audio.lines)} lines, speech and mix {speech_s:.1f}s; {longer} shots lengthened to fit their speech; "
-                f"loudness {integrated_lufs(video):.2f} LUFS (target -16, loudnorm said {audio.loudness_lufs}); "
+                f"loudness {integrated_loudness(video):.2f} LUFS (target -16, loudnorm said {audio.loudness_lufs}); "
                 f"largest line offset {max(abs(o) for o in offsets) * 1000:.1f} ms (a frame is 41.7 ms); "
                 f"timelines: otio, {', '.join(sorted(export.exports))}; failed: {export.failures or 'none'}"
             )

@@ -1,6 +1,5 @@
 """Speech, timing, loudness, subtitles, sync and timelines, measured on real files."""
 
-import re
 import shutil
 import subprocess
 
@@ -14,7 +13,8 @@ from zipx_core.audio.sync import decode_audio, line_offsets
 from zipx_core.bible import extract_character_bibles
 from zipx_core.bible.voices import load_voice_lock, save_voice_lock
 from zipx_core.generation import RenderSettings, generate_shots
-from zipx_core.media import ffmpeg_exe, probe
+from zipx_core.audio.dialogue import read_wav
+from zipx_core.media import ffmpeg_exe, integrated_loudness, probe
 from zipx_core.media.assembly import _mux, assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
 from zipx_core.models import VoiceProfile
@@ -37,11 +37,6 @@ def fundamental_hz(samples: np.ndarray, rate: int) -> float:
         lo, hi = rate // 400, rate // 60
         estimates.append(rate / (lo + int(np.argmax(corr[lo:hi]))))
     return float(np.median(estimates))
-
-
-def ebur128_integrated(path) -> float:
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a", "-af", "ebur128", "-f", "null", "-"], capture_output=True, text=True)
-    return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", result.stderr)[-1])
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +105,7 @@ def test_episode_is_h264_aac_at_the_target_loudness(episode):
     path = store.path(manifest.video_uri)
     info = probe(path)
     assert (info.codec, info.has_audio, manifest.audio_codec) == ("h264", True, "aac")
-    assert abs(ebur128_integrated(path) - AudioSettings().target_lufs) < 1.0
+    assert abs(integrated_loudness(path) - AudioSettings().target_lufs) < 1.0
     assert abs(info.frames / 24 - audio.duration_s) < 1 / 24
     head = path.read_bytes()[:65536]  # faststart: the index before the media
     assert 0 <= head.find(b"moov") < (head.find(b"mdat") if b"mdat" in head else len(head))
@@ -118,11 +113,9 @@ def test_episode_is_h264_aac_at_the_target_loudness(episode):
 
 def test_lines_are_in_sync_with_their_shots(episode):
     store, board, timed, audio, takes, manifest = episode
-    from zipx_core.audio.dialogue import _read_wav
-
     lines = []
     for line in audio.lines:
-        speech = _read_wav(store.path(line.speech_uri))
+        speech = read_wav(store.path(line.speech_uri))
         lines.append((line.start_s, line.duration_s, speech.samples, speech.sample_rate))
     offsets = line_offsets(store.path(manifest.video_uri), lines)
     assert max(abs(o) for o in offsets) < 1 / 24  # within a frame

@@ -10,7 +10,6 @@ import hashlib
 import json
 import math
 import re
-import subprocess
 import wave
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from zipx_core.audio.speech import EspeakEngine, Speech
 from zipx_core.media import ffmpeg_exe
-from zipx_core.media.ffmpeg import MediaError
+from zipx_core.media.ffmpeg import _run
 from zipx_core.models import Bibles, EpisodeAudio, SpokenLine, Storyboard, VoiceProfile
 from zipx_core.storage import LocalArtifactStore
 
@@ -64,7 +63,7 @@ def _write_wav(path: Path, speech: Speech) -> None:
         out.writeframes(speech.samples.astype("<i2").tobytes())
 
 
-def _read_wav(path: Path) -> Speech:
+def read_wav(path: Path) -> Speech:
     with wave.open(str(path), "rb") as source:
         samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
         return Speech(samples=samples, sample_rate=source.getframerate())
@@ -133,7 +132,7 @@ def voice_episode(
 
 
 def _mix(lines: list[SpokenLine], store: LocalArtifactStore, duration_s: float) -> Speech:
-    speeches = [(line, _read_wav(store.path(line.speech_uri))) for line in lines]
+    speeches = [(line, read_wav(store.path(line.speech_uri))) for line in lines]
     rate = speeches[0][1].sample_rate if speeches else 22050
     track = np.zeros(math.ceil(duration_s * rate), dtype=np.int32)
     for line, speech in speeches:
@@ -147,29 +146,23 @@ def _normalise(source: Path, out: Path, settings: AudioSettings) -> float:
     """ffmpeg's loudnorm in two passes (measure, then apply linearly); returns the
     integrated loudness it measured on its output."""
     target = f"I={settings.target_lufs}:TP={settings.true_peak_db}:LRA={settings.loudness_range}"
-    measured = _loudnorm_json([ffmpeg_exe(), "-hide_banner", "-i", str(source), "-af", f"loudnorm={target}:print_format=json", "-f", "null", "-"])
-    if float(measured["input_i"]) == float("-inf") or measured["input_i"] == "-inf":
+    encode = ["-ar", str(settings.sample_rate), "-c:a", "aac", "-b:a", settings.aac_bitrate, str(out)]
+    measured = _loudnorm_report(_run([ffmpeg_exe(), "-hide_banner", "-i", str(source), "-af", f"loudnorm={target}:print_format=json", "-f", "null", "-"]))
+    if float(measured["input_i"]) == float("-inf"):
         # a silent episode (no dialogue): keep it silent rather than amplify noise
-        subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source), "-ar", str(settings.sample_rate), "-c:a", "aac", "-b:a", settings.aac_bitrate, str(out)], check=True)
+        _run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source), *encode])
         return float("-inf")
     second = (
         f"loudnorm={target}:measured_I={measured['input_i']}:measured_TP={measured['input_tp']}:"
         f"measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}:"
         f"offset={measured['target_offset']}:linear=true:print_format=json"
     )
-    result = _loudnorm_json([
-        ffmpeg_exe(), "-hide_banner", "-y", "-i", str(source), "-af", second, "-ar", str(settings.sample_rate),
-        "-c:a", "aac", "-b:a", settings.aac_bitrate, str(out),
-    ])
-    return float(result["output_i"])
+    return float(_loudnorm_report(_run([ffmpeg_exe(), "-hide_banner", "-y", "-i", str(source), "-af", second, *encode]))["output_i"])
 
 
-def _loudnorm_json(args: list[str]) -> dict:
-    result = subprocess.run(args, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise MediaError(f"loudnorm failed: {result.stderr[-800:]}")
-    text = result.stderr
-    return json.loads(text[text.rindex("{") : text.rindex("}") + 1])
+def _loudnorm_report(stderr: str) -> dict:
+    """loudnorm prints its measurements as the last JSON object on stderr."""
+    return json.loads(stderr[stderr.rindex("{") : stderr.rindex("}") + 1])
 
 
 def _subtitles(lines: list[SpokenLine], folder: Path) -> tuple[Path, Path]:

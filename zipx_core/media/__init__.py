@@ -4,14 +4,16 @@ from zipx_core.media.ffmpeg import (
     VideoEncoding,
     VideoInfo,
     concat_clips,
+    encode_frames,
     ffmpeg_exe,
+    integrated_loudness,
     probe,
-    raw_video_writer,
     thumbnail_png,
     thumbnail_strip_png,
 )
 
 __all__ = [
-    "ENCODING", "MediaError", "VideoEncoding", "VideoInfo", "concat_clips", "ffmpeg_exe",
-    "probe", "raw_video_writer", "thumbnail_png", "thumbnail_strip_png",
+    "ENCODING", "MediaError", "VideoEncoding", "VideoInfo", "concat_clips", "encode_frames", "ffmpeg_exe",
+    "integrated_loudness",
+    "probe", "thumbnail_png", "thumbnail_strip_png",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
@@ -64,11 +65,19 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _run(args: list[str]) -> None:
+def _run(args: list[str]) -> str:
+    """Runs ffmpeg; returns what it printed on stderr (its reports), raises on failure."""
     result = subprocess.run(args, capture_output=True)
+    stderr = result.stderr.decode(errors="replace")
     if result.returncode != 0:
-        tail = result.stderr.decode(errors="replace")[-1500:]
-        raise MediaError(f"ffmpeg failed ({result.returncode}): {tail}")
+        raise MediaError(f"ffmpeg failed ({result.returncode}): {stderr[-1500:]}")
+    return stderr
+
+
+def integrated_loudness(path: Path) -> float:
+    """Integrated loudness (LUFS) of a file's audio, by ffmpeg's EBU R128 scanner."""
+    report = _run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a", "-af", "ebur128", "-f", "null", "-"])
+    return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", report)[-1])
 
 
 def raw_video_writer(path: Path, width: int, height: int, fps: int, encoding: VideoEncoding = ENCODING) -> subprocess.Popen:
@@ -91,6 +100,23 @@ def raw_video_writer(path: Path, width: int, height: int, fps: int, encoding: Vi
         .compile(cmd=ffmpeg_exe())
     )
     return subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def encode_frames(frames, path: Path, width: int, height: int, fps: int, label: str = "clip") -> int:
+    """Encodes RGB frames (PIL images or uint8 arrays, anything with tobytes()) into an
+    H.264 MP4; returns how many were written."""
+    writer = raw_video_writer(path, width, height, fps)
+    count = 0
+    try:
+        for frame in frames:
+            writer.stdin.write(frame.tobytes())
+            count += 1
+        writer.stdin.close()
+    except BrokenPipeError:
+        pass
+    if writer.wait() != 0:
+        raise MediaError(f"encoding {label} failed: {writer.stderr.read().decode(errors='replace')[-800:]}")
+    return count
 
 
 def probe(path: Path) -> VideoInfo:

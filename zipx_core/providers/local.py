@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter
 from pydantic import BaseModel, Field
 
-from zipx_core.media import raw_video_writer
+from zipx_core.media import encode_frames
 from zipx_core.models import FigureSpec, GenerationRequest, ShotType
 from zipx_core.naming import stable_hash
 
@@ -148,19 +148,13 @@ class LocalRenderer:
             poses = [Image.merge("RGB", [band.point(lambda v, g=g: min(255, round(v * g))) for band, g in zip(p.split(), gains)]) for p in poses]
         count = self.frame_count(request)
         black = range(count // 3, count // 3 + max(2, count // 4)) if injected == "black_frames" else range(0)
-        writer = raw_video_writer(out, width, height, request.fps)
         movement = "none" if injected == "frozen" else request.camera_movement
         motion = _CameraMotion(movement, canvas, (width, height), count, request.seed)
         darkness = Image.new("RGB", (width, height))
-        try:
-            for index in range(count):
-                image = darkness if index in black else motion.frame(poses[(index // 5) % len(poses)], index)
-                writer.stdin.write(image.tobytes())
-            writer.stdin.close()
-        except BrokenPipeError:
-            pass
-        if writer.wait() != 0:
-            raise RuntimeError(f"encoding {request.shot_id} failed: {writer.stderr.read().decode()[-800:]}")
+        frames = (
+            darkness if index in black else motion.frame(poses[(index // 5) % len(poses)], index) for index in range(count)
+        )
+        encode_frames(frames, out, width, height, request.fps, label=request.shot_id)
         return RenderResult(frames=count, injected=injected)
 
     # --- drawing ------------------------------------------------------------------------

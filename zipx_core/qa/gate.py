@@ -19,7 +19,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from zipx_core.generation import RenderSettings, render_take
-from zipx_core.media import probe, raw_video_writer
+from zipx_core.media import encode_frames, probe
 from zipx_core.models import Bibles, GenerationRequest, ReferenceSet, ShotsManifest, Storyboard, Take
 from zipx_core.naming import stable_hash
 from zipx_core.prompting import build_request
@@ -147,16 +147,6 @@ def correction_request(request: GenerationRequest, verdict: Verdict, bibles: Bib
     )
 
 
-def _encode(frames: list[np.ndarray], path: Path, fps: int) -> None:
-    height, width = frames[0].shape[:2]
-    writer = raw_video_writer(path, width, height, fps)
-    for frame in frames:
-        writer.stdin.write(np.ascontiguousarray(frame).tobytes())
-    writer.stdin.close()
-    if writer.wait() != 0:
-        raise RuntimeError(writer.stderr.read().decode()[-500:])
-
-
 class Gate:
     def __init__(self, bibles: Bibles, references: ReferenceSet, store, embedder: Embedder, embedder_note: str,
                  settings: RenderSettings, renderer: LocalRenderer | None = None, config: GateConfig = GateConfig()):
@@ -232,7 +222,8 @@ class Gate:
     def _store_fixed(self, take: Take, frames: list[np.ndarray], fixed: list[str]) -> Take:
         with self.store.scratch_dir() as scratch:
             path = Path(scratch) / "fixed.mp4"
-            _encode(frames, path, self.settings.fps)
+            height, width = frames[0].shape[:2]
+            encode_frames(frames, path, width, height, self.settings.fps, label=take.shot_id)
             info = probe(path)
             artifact = self.store.put_file(path, "clips", ".mp4")
         return take.model_copy(update={"clip_uri": artifact.uri, "clip_sha256": artifact.sha256, "frames": info.frames,
