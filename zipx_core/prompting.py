@@ -2,7 +2,7 @@
 entries of everyone in frame and of the place: video models are stateless, so the
 state rides along in every call."""
 
-from zipx_core.models import Bibles, FigureSpec, GenerationRequest, Shot, ShotType
+from zipx_core.models import Bibles, CharacterBible, FigureSpec, GenerationRequest, Outfit, Shot, ShotType
 from zipx_core.naming import stable_hash
 
 SHOT_NAMES = {
@@ -43,25 +43,27 @@ def compose_prompt(shot: Shot, bibles: Bibles) -> str:
     return "\n".join(parts)
 
 
+def figure_spec(character: CharacterBible, outfit: Outfit, speaking: bool = False) -> FigureSpec:
+    """What a renderer draws of a character: its bible's appearance in one outfit."""
+    return FigureSpec(
+        character_id=character.character_id,
+        skin_tone=character.appearance.skin_tone,
+        hair_color=character.appearance.hair_color,
+        hair_style=character.appearance.hair.split()[-1],
+        top_color=outfit.top_color,
+        bottom_color=outfit.bottom_color,
+        build=character.appearance.build,
+        age_range=character.appearance.age_range,
+        speaking=speaking,
+    )
+
+
 def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int = 24) -> GenerationRequest:
     place = bibles.location(shot.location_id)
-    figures = []
-    for character_id in shot.characters:
-        c = bibles.character(character_id)
-        outfit = c.outfit_for(shot.scene_number)
-        figures.append(
-            FigureSpec(
-                character_id=character_id,
-                skin_tone=c.appearance.skin_tone,
-                hair_color=c.appearance.hair_color,
-                hair_style=c.appearance.hair.split()[-1],
-                top_color=outfit.top_color,
-                bottom_color=outfit.bottom_color,
-                build=c.appearance.build,
-                age_range=c.appearance.age_range,
-                speaking=character_id == shot.speaker,
-            )
-        )
+    figures = [
+        figure_spec(bibles.character(c), bibles.character(c).outfit_for(shot.scene_number), speaking=c == shot.speaker)
+        for c in shot.characters
+    ]
     return GenerationRequest(
         shot_id=shot.shot_id,
         location_id=shot.location_id,

@@ -116,11 +116,16 @@ class GateReport(BaseModel):
         return drifted
 
 
+def setup_key(request: GenerationRequest) -> tuple:
+    """A shot's set-up: its place, framing and who is in frame."""
+    return request.location_id, request.shot_type.value, tuple(f.character_id for f in request.figures)
+
+
 def setup_stills(request: GenerationRequest, renderer: LocalRenderer) -> list[np.ndarray]:
     """The set-up reference: the shot's place, framing and people, rendered clean from
     the locked bibles (two takes on the set, each framed from the centre and the four
     corners a camera move can reach), never from the take's own request."""
-    key = (request.location_id, request.shot_type.value, tuple(f.character_id for f in request.figures))
+    key = setup_key(request)
     figures = [f.model_copy(update={"speaking": False}) for f in request.figures]
     return [
         np.asarray(still)
@@ -162,7 +167,7 @@ class Gate:
         """Set-up stills and the embeddings of every reference: set-up stills, plus the
         locked stills of the people in frame (or of the place, when nobody is). Each set
         is drawn and encoded once per gate."""
-        key = (request.location_id, request.shot_type.value, tuple(f.character_id for f in request.figures))
+        key = setup_key(request)
         if key not in self._setups:
             stills = setup_stills(request, self.clean)
             self._setups[key] = (stills, self.embedder.encode(stills))
@@ -195,8 +200,9 @@ class Gate:
             frames = [np.asarray(Image.fromarray(f).resize((request.width, request.height), Image.LANCZOS)) for f in frames]
             fixed.append("upscaled")
         # keyframes: first, middle, last of the lit frames (black ones are the artifact check's)
-        lit = [f for f in frames if f.mean() >= self.config.thresholds.black_luma] or frames
-        keys = [lit[0], lit[len(lit) // 2], lit[-1]]
+        lit = [i for i, f in enumerate(frames) if f.mean() >= self.config.thresholds.black_luma] or list(range(len(frames)))
+        key_at = [lit[0], lit[len(lit) // 2], lit[-1]]
+        keys = [frames[i] for i in key_at]
         threshold = self.config.thresholds.continuity[request.shot_type.value]
         stages.append(checks.continuity(self.embedder.encode(keys), reference_embeddings, threshold))
         if not stages[-1].passed:
@@ -207,7 +213,7 @@ class Gate:
             if light.action != "grade":
                 return verdict(False), take
             frames = [checks.transfer_colour(f, reference) for f in frames]
-            again = checks.lighting([checks.transfer_colour(k, reference) for k in keys], reference)
+            again = checks.lighting([frames[i] for i in key_at], reference)
             stages.append(again.model_copy(update={"stage": "lighting_after_grade"}))
             if not again.passed:
                 return verdict(False), take
@@ -228,6 +234,39 @@ class Gate:
             artifact = self.store.put_file(path, "clips", ".mp4")
         return take.model_copy(update={"clip_uri": artifact.uri, "clip_sha256": artifact.sha256, "frames": info.frames,
                                        "model": f"{take.model}+{'+'.join(fixed)}"})
+
+    def _settle(self, shot_id: str, scene_number: int, verdict: Verdict, take: Take, request: GenerationRequest,
+                decision, aborted: bool, verdicts: list[Verdict]) -> ShotOutcome:
+        """One shot's outcome from its first verdict: a reviewer's decision, or up to
+        max_attempts takes (none more once its scene is stopped), then approval or review.
+        New verdicts are appended to `verdicts`."""
+        if decision and not verdict.passed and decision.decision == "approve":
+            return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="approved", take=decision.take or take,
+                               attempts=0, reason=f"approved in review {decision.decided_at}")
+        history = [(verdict, take)]
+
+        def regenerate(attempt: int, note: str = "") -> None:
+            retry = correction_request(request, history[-1][0], self.bibles, self.references, attempt)
+            if note:
+                retry = retry.model_copy(update={"prompt": f"{retry.prompt}\nREVIEWER: {note}"})
+            history.append(self.evaluate(render_take(retry, self.renderer, self.store, attempt), retry))
+            verdicts.append(history[-1][0])
+
+        attempt = 1
+        if decision and not verdict.passed and decision.decision == "regenerate":
+            # the reviewer's attempt: beyond the automatic ones, with their note, made once
+            attempt = self.config.max_attempts + 1
+            regenerate(attempt, decision.note)
+        while not history[-1][0].passed and not aborted and attempt < self.config.max_attempts:
+            attempt += 1
+            regenerate(attempt)
+        passed = [(v, t) for v, t in history if v.passed]
+        if passed:
+            return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="approved", take=passed[-1][1], attempts=attempt)
+        best_verdict, best_take = max(history, key=lambda pair: pair[0].continuity)
+        why = "scene aborted early" if aborted else f"failed {attempt} attempts"
+        return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="review", take=best_take, attempts=attempt,
+                           reason=f"{why}; best take kept (continuity {best_verdict.continuity})")
 
     def run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress: Callable[[int, int, str, float], None] | None = None,
             decisions: dict | None = None) -> GateReport:
@@ -250,35 +289,8 @@ class Gate:
                 scene_failures.append(SceneFailure(scene_number=scene_number, checked=len(head), failed=failed_head,
                                                    reason="most of the scene's first shots failed: the set-up, not the shots"))
             for shot, (verdict, take) in zip(scene_shots, first):
-                decision = decisions.get(shot.shot_id)
-                if decision and decision.decision == "approve" and not verdict.passed:
-                    outcomes.append(ShotOutcome(shot_id=shot.shot_id, scene_number=scene_number, status="approved",
-                                                take=decision.take or take, attempts=0, reason=f"approved in review {decision.decided_at}"))
-                    done += 1
-                    continue
-                history = [(verdict, take)]
-                attempt = 1
-                if decision and decision.decision == "regenerate" and not verdict.passed:
-                    # the reviewer's attempt: beyond the automatic ones, with their note, made once
-                    attempt = self.config.max_attempts + 1
-                    request = correction_request(requests[shot.shot_id], verdict, self.bibles, self.references, attempt)
-                    request = request.model_copy(update={"prompt": f"{request.prompt}\nREVIEWER: {decision.note}"})
-                    history.append(self.evaluate(render_take(request, self.renderer, self.store, attempt), request))
-                    verdicts.append(history[-1][0])
-                while not history[-1][0].passed and not aborted and attempt < self.config.max_attempts:
-                    attempt += 1
-                    request = correction_request(requests[shot.shot_id], history[-1][0], self.bibles, self.references, attempt)
-                    retry = render_take(request, self.renderer, self.store, attempt)
-                    history.append(self.evaluate(retry, request))
-                    verdicts.append(history[-1][0])
-                passed = [(v, t) for v, t in history if v.passed]
-                if passed:
-                    outcomes.append(ShotOutcome(shot_id=shot.shot_id, scene_number=scene_number, status="approved", take=passed[-1][1], attempts=attempt))
-                else:
-                    best_verdict, best_take = max(history, key=lambda pair: pair[0].continuity)
-                    why = "scene aborted early" if aborted else f"failed {attempt} attempts"
-                    outcomes.append(ShotOutcome(shot_id=shot.shot_id, scene_number=scene_number, status="review", take=best_take,
-                                                attempts=attempt, reason=f"{why}; best take kept (continuity {best_verdict.continuity})"))
+                outcomes.append(self._settle(shot.shot_id, scene_number, verdict, take, requests[shot.shot_id],
+                                             decisions.get(shot.shot_id), aborted, verdicts))
                 done += 1
                 if on_progress:
                     on_progress(done, total, shot.shot_id, time.monotonic() - started)

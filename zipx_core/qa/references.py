@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from zipx_core.models import Bibles, FigureSpec, GenerationRequest, ReferenceSet, ShotType, Storyboard
+from zipx_core.prompting import figure_spec
 from zipx_core.naming import stable_hash
 from zipx_core.providers import LocalRenderer
 
@@ -29,16 +30,6 @@ def score_still(image: Image.Image) -> float:
     edges = np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
     clipped = ((grey < 8) | (grey > 247)).mean()
     return float(edges * (1.0 - clipped))
-
-
-def _figure(bibles: Bibles, character_id: str) -> FigureSpec:
-    c = bibles.character(character_id)
-    outfit = c.wardrobe["default"]
-    return FigureSpec(
-        character_id=character_id, skin_tone=c.appearance.skin_tone, hair_color=c.appearance.hair_color,
-        hair_style=c.appearance.hair.split()[-1], top_color=outfit.top_color, bottom_color=outfit.bottom_color,
-        build=c.appearance.build, age_range=c.appearance.age_range,
-    )
 
 
 def _request(bibles: Bibles, location_id: str, shot_type: ShotType, figures: list[FigureSpec], seed: int, width: int, height: int) -> GenerationRequest:
@@ -74,7 +65,7 @@ def make_references(
         for location_id in sorted(where.get(character.character_id) or {bibles.locations[0].location_id}):
             for shot_type in PORTRAITS:
                 requests = [
-                    _request(bibles, location_id, shot_type, [_figure(bibles, character.character_id)],
+                    _request(bibles, location_id, shot_type, [figure_spec(character, character.wardrobe["default"])],
                              stable_hash(character.character_id, location_id, shot_type.value, k) % 2**31, width, height)
                     for k in range(CANDIDATES)
                 ]
