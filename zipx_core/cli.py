@@ -38,8 +38,15 @@ def _parse(args) -> str:
     return "\n".join(lines)
 
 
+def _drama(file: str):
+    """The script, its drama key and its bibles."""
+    script = load_drama(file)
+    drama = slug(Path(file).stem)
+    return script, drama, extract_bibles(script, drama)
+
+
 def _bible(args) -> str:
-    bibles = extract_bibles(load_drama(args.file), slug(Path(args.file).stem))
+    _, _, bibles = _drama(args.file)
     if args.json:
         return bibles.model_dump_json(indent=2)
     lines = ["Characters:"]
@@ -54,9 +61,7 @@ def _bible(args) -> str:
 
 
 def _storyboard(args) -> str:
-    script = load_drama(args.file)
-    drama = slug(Path(args.file).stem)
-    bibles = extract_bibles(script, drama)
+    script, drama, bibles = _drama(args.file)
     keys = [args.episode] if args.episode else [e.key for e in script.episodes]
     boards = [plan_episode(script, key, bibles, drama) for key in keys]
     if any(b is None for b in boards):
@@ -77,9 +82,7 @@ def _calibrate(args) -> str:
     from zipx_core.qa.embeddings import choose_embedder
     from zipx_core.storage import LocalArtifactStore
 
-    script = load_drama(args.file)
-    drama = slug(Path(args.file).stem)
-    bibles = extract_bibles(script, drama)
+    script, drama, bibles = _drama(args.file)
     store = LocalArtifactStore(args.store)
     embedder, note = choose_embedder(args.embedder)
     settings = RenderSettings(width=args.width, height=args.height)

@@ -155,6 +155,11 @@ class Bibles(Model):
     def location(self, location_id: str) -> SceneBible:
         return next(s for s in self.locations if s.location_id == location_id)
 
+    @classmethod
+    def of(cls, characters: "CharacterBibles", scenes: "SceneBibles | None" = None) -> "Bibles":
+        """The drama's bibles from the two assets that hold them."""
+        return cls(drama=characters.drama, characters=characters.characters, locations=scenes.locations if scenes else [])
+
 
 class CharacterBibles(Model):
     drama: str

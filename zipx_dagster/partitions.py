@@ -19,5 +19,10 @@ with warnings.catch_warnings():  # beta in 1.13, and the documented way to do th
     by_drama = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="drama")
 
 
+def drama_and_episode(context: dg.AssetExecutionContext) -> tuple[str, str]:
+    keys = context.partition_key.keys_by_dimension
+    return keys["drama"], keys["episode"]
+
+
 def drama_episode_key(drama: str, episode: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"drama": drama, "episode": episode})

@@ -13,27 +13,28 @@ from zipx_dagster.partitions import drama_episode_key
 PER_DRAMA = ("drama_script", "character_bible", "scene_bible", "reference_frames")
 
 
-def _latest(instance: dg.DagsterInstance, asset: str, partition: str) -> float | None:
+def _latest(instance: dg.DagsterInstance, asset: str, partition: str):
+    """The latest materialization record of an asset's partition, or None."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
     ).records
-    return records[0].timestamp if records else None
+    return records[0] if records else None
 
 
 def backfill_requests(instance: dg.DagsterInstance, day: str) -> list[dg.RunRequest]:
     requests = []
     for drama in instance.get_dynamic_partitions("drama"):
-        script = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("drama_script"), asset_partitions=[drama]), limit=1
-        ).records
+        upstream_records = {asset: _latest(instance, asset, drama) for asset in PER_DRAMA}
+        script = upstream_records["drama_script"]
         if not script:
             requests.append(dg.RunRequest(job_name="drama_job", partition_key=drama, run_key=f"backfill:{day}:{drama}"))
             continue
-        episodes = script[0].asset_materialization.metadata["episode_keys"].value
-        upstream = max(t for t in (_latest(instance, a, drama) for a in PER_DRAMA) if t is not None)
+        episodes = script.asset_materialization.metadata["episode_keys"].value
+        upstream = max(r.timestamp for r in upstream_records.values() if r)
         for episode in episodes:
             key = drama_episode_key(drama, episode)
-            made = _latest(instance, "episode", str(key))
+            latest = _latest(instance, "episode", str(key))
+            made = latest.timestamp if latest else None
             if made is None or made < upstream:
                 requests.append(dg.RunRequest(job_name="episode_job", partition_key=key, run_key=f"backfill:{day}:{drama}:{episode}",
                                               tags={"zipx/backfill": "missing" if made is None else "stale"}))

@@ -21,20 +21,11 @@ from zipx_core.qa.gate import GateReport
 from zipx_core.storyboard import plan_episode
 from zipx_core.storyboard.replans import record_replans
 from zipx_dagster.metadata import markdown_table, png_markdown
-from zipx_dagster.partitions import by_drama, drama_episode_partitions
+from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions
 from zipx_dagster.resources import ArtifactStore, LocalFailures, RenderConfig
 
 OWNERS = ["team:zipx"]
 PER_DRAMA = {name: dg.AssetIn(partition_mapping=by_drama) for name in ("drama_script", "character_bible", "scene_bible")}
-
-
-def _keys(context: dg.AssetExecutionContext) -> tuple[str, str]:
-    keys = context.partition_key.keys_by_dimension
-    return keys["drama"], keys["episode"]
-
-
-def _bibles(drama: str, characters: CharacterBibles, scenes: SceneBibles) -> Bibles:
-    return Bibles(drama=drama, characters=characters.characters, locations=scenes.locations)
 
 
 class StoryboardConfig(dg.Config):
@@ -54,9 +45,9 @@ def storyboard(
     context: dg.AssetExecutionContext, config: StoryboardConfig, drama_script: Script, character_bible: CharacterBibles,
     scene_bible: SceneBibles, artifacts: ArtifactStore,
 ):
-    drama, episode = _keys(context)
+    drama, episode = drama_and_episode(context)
     replans = record_replans(artifacts.store(), drama, episode, config.replan)
-    board = plan_episode(drama_script, episode, _bibles(drama, character_bible, scene_bible), drama, replans=replans)
+    board = plan_episode(drama_script, episode, Bibles.of(character_bible, scene_bible), drama, replans=replans)
     if board is None:
         context.log.info(f"{drama} has no episode {episode}: nothing to plan")
         return
@@ -95,9 +86,7 @@ def episode_audio(
     context: dg.AssetExecutionContext, storyboard: Storyboard, character_bible: CharacterBibles,
     artifacts: ArtifactStore, render: RenderConfig,
 ):
-    drama, _ = _keys(context)
-    bibles = Bibles(drama=drama, characters=character_bible.characters, locations=[])
-    audio = voice_episode(storyboard, bibles, artifacts.store(), fps=render.fps)
+    audio = voice_episode(storyboard, Bibles.of(character_bible), artifacts.store(), fps=render.fps)
     yield dg.Output(
         audio,
         metadata={
@@ -133,7 +122,7 @@ def shots(
     render: RenderConfig,
     failures: LocalFailures,
 ):
-    drama, episode = _keys(context)
+    drama, episode = drama_and_episode(context)
     store = artifacts.store()
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
@@ -142,7 +131,7 @@ def shots(
 
     timed = apply_speech_timing(storyboard, episode_audio)
     manifest = generate_shots(
-        timed, _bibles(drama, character_bible, scene_bible), store, render.settings(), renderer=failures.renderer(), on_progress=progress
+        timed, Bibles.of(character_bible, scene_bible), store, render.settings(), renderer=failures.renderer(), on_progress=progress
     )
     thumbnails = [store.path(t.thumbnail_uri).read_bytes() for t in manifest.takes if t.thumbnail_uri]
     yield dg.Output(

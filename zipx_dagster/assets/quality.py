@@ -14,7 +14,7 @@ from zipx_core.qa.references import references_for_drama
 from zipx_core.qa.review import ReviewDecision, load_decisions, save_decision
 from zipx_dagster.gpu import QA_POOL, qa_k8s_config
 from zipx_dagster.metadata import markdown_table, png_markdown
-from zipx_dagster.partitions import by_drama, drama_episode_partitions, drama_partitions
+from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions, drama_partitions
 from zipx_dagster.resources import ArtifactStore, ClipModel, LocalFailures, RenderConfig
 
 OWNERS = ["team:zipx"]
@@ -37,8 +37,7 @@ def reference_frames(
     scene_bible: SceneBibles, artifacts: ArtifactStore, render: RenderConfig,
 ) -> dg.Output[ReferenceSet]:
     store = artifacts.store()
-    bibles = Bibles(drama=context.partition_key, characters=character_bible.characters, locations=scene_bible.locations)
-    references = references_for_drama(drama_script, bibles, store, render.width, render.height, relock=config.relock)
+    references = references_for_drama(drama_script, Bibles.of(character_bible, scene_bible), store, render.width, render.height, relock=config.relock)
     stills = [store.path(uris[0]).read_bytes() for uris in [*references.characters.values(), *references.locations.values()]]
     return dg.Output(
         references,
@@ -50,11 +49,6 @@ def reference_frames(
             "references": png_markdown(thumbnail_strip_png(stills, height=60), "reference stills"),
         },
     )
-
-
-def _keys(context) -> tuple[str, str]:
-    keys = context.partition_key.keys_by_dimension
-    return keys["drama"], keys["episode"]
 
 
 class ReviewConfig(dg.Config):
@@ -97,14 +91,13 @@ def approved_frames(
     character_bible: CharacterBibles, scene_bible: SceneBibles, reference_frames: ReferenceSet,
     artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel,
 ):
-    drama, episode = _keys(context)
+    drama, episode = drama_and_episode(context)
     embedder, note = clip.load()
     context.log.info(f"continuity embedder: {embedder.name} ({note})")
-    bibles = Bibles(drama=drama, characters=character_bible.characters, locations=scene_bible.locations)
     store = artifacts.store()
     calibrated = store.get_record("thresholds", slug(embedder.name))  # written by `zipx calibrate`
     gate_config = GateConfig(thresholds=Thresholds(**calibrated)) if calibrated else GateConfig()
-    gate = Gate(bibles, reference_frames, store, embedder, note, render.settings(), renderer=failures.renderer(), config=gate_config)
+    gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(), renderer=failures.renderer(), config=gate_config)
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
@@ -112,14 +105,16 @@ def approved_frames(
 
     for shot_id in config.approve:
         save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="approve"))
-    for shot_id, note in config.regenerate.items():
-        save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="regenerate", note=note))
+    for shot_id, reviewer_note in config.regenerate.items():
+        save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="regenerate", note=reviewer_note))
     decisions = load_decisions(store, drama, episode)
     report = gate.run(apply_speech_timing(storyboard, episode_audio), shots, on_progress=progress, decisions=decisions)
     pass_rate = report.first_attempt_pass_rate
     approved = [o for o in report.outcomes if o.status == "approved"]
     below = report.drift_in_pool()
     review = sorted(report.awaiting_review)
+    last = {v.shot_id: v for v in report.verdicts}  # each shot's latest verdict
+    last_passed = {v.shot_id: v for v in report.verdicts if v.passed}
     yield dg.Output(
         report,
         metadata={
@@ -134,8 +129,8 @@ def approved_frames(
             "failed_stages": dict(Counter(s.stage for v in report.verdicts for s in v.stages if not s.passed and s.stage != "lighting")),
             "verdicts": markdown_table(
                 ["shot", "status", "attempts", "continuity", "fixed", "reason"],
-                [[o.shot_id, o.status, o.attempts, next((v.continuity for v in reversed(report.verdicts) if v.shot_id == o.shot_id), ""),
-                  ", ".join(next((v.fixed for v in reversed(report.verdicts) if v.shot_id == o.shot_id and v.passed), [])), o.reason]
+                [[o.shot_id, o.status, o.attempts, last[o.shot_id].continuity if o.shot_id in last else "",
+                  ", ".join(last_passed[o.shot_id].fixed if o.shot_id in last_passed else []), o.reason]
                  for o in report.outcomes],
             ),
         },
