@@ -7,7 +7,7 @@ import dagster as dg
 
 from zipx_dagster.assets import drama, episode, quality
 from zipx_dagster.jobs import drama_job, episode_job
-from zipx_dagster.schedules import nightly_backfill
+from zipx_dagster.schedules import nightly_backfill, nightly_drama_backfill
 from zipx_dagster.sensors import failure_cluster, script_drop
 from zipx_dagster.resources import (
     ArtifactStore,
@@ -34,7 +34,7 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
         assets=_with_code_references(dg.load_assets_from_modules([drama, episode, quality])),
         jobs=[drama_job, episode_job],
         sensors=[script_drop, failure_cluster],
-        schedules=[nightly_backfill],
+        schedules=[nightly_drama_backfill, nightly_backfill],
         resources={
             "inbox": ScriptInbox(root=str(home / "inbox")),
             "artifacts": artifacts or artifact_store_from_env(home),

@@ -1,13 +1,16 @@
-"""The nightly backfill: every (drama, episode) that the script has and that is missing
+"""The nightly backfills: every (drama, episode) that the script has and that is missing
 or stale (its drama's script, bibles or references changed after the episode was made)
-gets a run; a drama never processed gets its drama run first. Only pairs that exist in
-a script are requested (Dagster's cross product has others). Written by hand:
-`build_schedule_from_partitioned_job` does not take two dynamic dimensions."""
+gets a run; a drama never processed gets its drama run first, half an hour earlier (a
+schedule launches one job, so dramas and episodes are two schedules over one list of
+requests). Only pairs that exist in a script are requested (Dagster's cross product has
+others). Written by hand: `build_schedule_from_partitioned_job` does not take two
+dynamic dimensions."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from zipx_dagster.jobs import drama_job, episode_job
 from zipx_dagster.partitions import drama_episode_key
 
 PER_DRAMA = ("drama_script", "character_bible", "scene_bible", "reference_frames")
@@ -41,9 +44,17 @@ def backfill_requests(instance: dg.DagsterInstance, day: str) -> list[dg.RunRequ
     return requests
 
 
-@dg.schedule(name="nightly_backfill", cron_schedule="0 3 * * *", job_name="episode_job",
-             description="Runs every (drama, episode) the scripts have that is missing or stale.")
-def nightly_backfill(context: dg.ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    requests = backfill_requests(context.instance, day)
-    return requests or dg.SkipReason("every episode is up to date")
+def _nightly(name: str, job: dg.UnresolvedAssetJobDefinition, cron: str, description: str) -> dg.ScheduleDefinition:
+    @dg.schedule(name=name, cron_schedule=cron, job=job, description=description)
+    def _evaluate(context: dg.ScheduleEvaluationContext):
+        day = context.scheduled_execution_time.strftime("%Y-%m-%d")
+        requests = [r for r in backfill_requests(context.instance, day) if r.job_name == job.name]
+        return requests or dg.SkipReason(f"nothing missing or stale for {job.name}")
+
+    return _evaluate
+
+
+nightly_drama_backfill = _nightly("nightly_drama_backfill", drama_job, "30 2 * * *",
+                                  "Runs every registered drama that was never parsed.")
+nightly_backfill = _nightly("nightly_backfill", episode_job, "0 3 * * *",
+                            "Runs every (drama, episode) the scripts have that is missing or stale.")

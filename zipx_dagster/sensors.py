@@ -16,6 +16,7 @@ import dagster as dg
 from zipx_core.naming import slug
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.script.drama import SCRIPT_SUFFIXES
+from zipx_dagster.jobs import drama_job, episode_job
 from zipx_dagster.partitions import drama_episode_key, drama_episode_partitions, drama_partitions, episode_partitions
 from zipx_dagster.resources import ArtifactStore, ScriptInbox
 
@@ -39,7 +40,7 @@ def _scripts(inbox: Path) -> list[Path]:
     return sorted(p for p in inbox.iterdir() if p.is_dir() or p.suffix.lower() in SCRIPT_SUFFIXES)
 
 
-@dg.sensor(name="script_drop", minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
+@dg.sensor(name="script_drop", jobs=[drama_job, episode_job], minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Registers scripts dropped into the inbox and requests their runs.")
 def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor else {"seen": {}, "waiting": {}}
@@ -82,7 +83,7 @@ def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox) -> dg.S
     )
 
 
-@dg.sensor(name="failure_cluster", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+@dg.sensor(name="failure_cluster", job=episode_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Re-plans scenes whose shots fail together, instead of regenerating shot after shot.")
 def failure_cluster(context: dg.SensorEvaluationContext, artifacts: ArtifactStore) -> dg.SensorResult:
     """Reads each new `approved_frames` materialization; for scenes where failures

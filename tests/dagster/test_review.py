@@ -71,8 +71,9 @@ def test_failure_cluster_sensor_replans_a_failing_scene_at_most_twice(tmp_path):
     key = drama_episode_key("lab", "ep01")
 
     def tick(instance, cursor):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"artifacts": defs.resources["artifacts"]})
-        return failure_cluster(context)
+        context = dg.build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor, repository_def=defs.get_repository_def(),
+                                          resources={"artifacts": defs.resources["artifacts"]})
+        return failure_cluster.evaluate_tick(context)  # as the daemon does: requests resolved against the job
 
     with dg.instance_for_test() as instance:
         register_drama(instance, script, tmp_path / "inbox")

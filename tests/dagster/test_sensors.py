@@ -1,4 +1,4 @@
-"""The script-drop sensor on a real instance, ticked with build_sensor_context."""
+"""The script-drop sensor and the backfill schedules on a real instance, ticked as the daemon ticks them."""
 
 import dagster as dg
 import pytest
@@ -12,8 +12,11 @@ pytestmark = pytest.mark.slow
 
 
 def tick(defs, instance, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"inbox": defs.resources["inbox"]})
-    return script_drop(context)
+    """One tick the way the daemon makes it: evaluate_tick resolves each request against
+    the sensor's targets (a request for a job the sensor does not target fails here)."""
+    context = dg.build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor, repository_def=defs.get_repository_def(),
+                                      resources={"inbox": defs.resources["inbox"]})
+    return script_drop.evaluate_tick(context)
 
 
 def test_drop_registers_then_requests_episodes_after_the_drama_run(tmp_path):
@@ -51,9 +54,9 @@ def test_a_bad_script_is_reported_once_until_it_changes(tmp_path):
     (inbox / "broken.fountain").write_bytes(b"\x00\x01 not a script")
     with dg.instance_for_test() as instance:
         first = tick(defs, instance, None)
-        assert first.run_requests == [] and "broken.fountain:1: file is binary" in first.skip_reason.skip_message
+        assert first.run_requests == [] and "broken.fountain:1: file is binary" in first.skip_message
         second = tick(defs, instance, first.cursor)
-        assert second.skip_reason is None and second.run_requests == []
+        assert "broken.fountain" not in second.skip_message and second.run_requests == []  # reported once
         (inbox / "broken.fountain").write_text("INT. ROOM - DAY\n\nANA\nFixed now.\n")
         third = tick(defs, instance, second.cursor)
         assert [r.partition_key for r in third.run_requests] == ["broken"]
@@ -61,7 +64,7 @@ def test_a_bad_script_is_reported_once_until_it_changes(tmp_path):
 
 def test_nightly_backfill_requests_missing_and_stale_pairs_only(tmp_path):
     from zipx_dagster.partitions import drama_episode_key
-    from zipx_dagster.schedules import nightly_backfill
+    from zipx_dagster.schedules import nightly_backfill, nightly_drama_backfill
 
     defs = build_definitions(tmp_path, RenderConfig(width=160, height=90))
     (tmp_path / "inbox").mkdir()
@@ -71,9 +74,14 @@ def test_nightly_backfill_requests_missing_and_stale_pairs_only(tmp_path):
         instance.add_dynamic_partitions("episode", ["ep01", "ep02", "ep03"])  # ep03: another drama's
 
         def evaluate(when):
-            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
-            result = nightly_backfill(context)
-            return {(r.job_name, str(r.partition_key)): r for r in result} if isinstance(result, list) else {}
+            """Both schedules' ticks as the daemon makes them (requests resolved against each one's job)."""
+            requested = {}
+            for schedule in (nightly_drama_backfill, nightly_backfill):
+                context = dg.build_schedule_context(instance=instance, instance_ref=instance.get_ref(), scheduled_execution_time=when,
+                                                    repository_def=defs.get_repository_def())
+                for request in schedule.evaluate_tick(context).run_requests or []:
+                    requested[(request.job_name or schedule.job_name, str(request.partition_key))] = request
+            return requested
 
         import datetime
 
