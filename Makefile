@@ -25,8 +25,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 dev: setup
-	$(BIN)/python -m zipx_dagster.instance
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/python -m zipx_dagster.serve --host 127.0.0.1 --port 3000
 
 bench: setup
 	$(BIN)/python bench/spine.py

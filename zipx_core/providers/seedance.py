@@ -1,0 +1,67 @@
+"""Seedance on BytePlus ModelArk content-generation tasks (Bearer key).
+
+Checked on 2026-11-24 against ModelArk's video generation API documentation (and the
+Bifrost and TanStack adapters that follow it): `status` is queued, running,
+succeeded, failed, cancelled or expired; a refusal comes back as a failed task whose
+`error.code` names sensitive content. Billed by output tokens = width × height × fps ×
+seconds / 1024, so the price table holds dollars per second at each resolution."""
+
+from __future__ import annotations
+
+import base64
+
+from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
+
+
+def _is_policy(code: str) -> bool:
+    return "sensitive" in code.lower() or "policy" in code.lower()
+
+
+class SeedanceProvider(HostedProvider):
+    name = "seedance"
+    default_base_url = "https://ark.ap-southeast.bytepluses.com"
+    download_hosts = ("bytepluses.com", "byteplus.com", "volces.com", "tos-ap-southeast-1.bytepluses.com")
+    capabilities = Capabilities(durations_s=tuple(range(2, 13)), max_reference_images=4, first_frame=True,
+                                native_audio=False, resolutions=("480p", "720p", "1080p"))
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key}"}
+
+    def policy_rejection(self, status: int, body: dict) -> str | None:
+        code = str((body.get("error") or {}).get("code", ""))
+        return code if _is_policy(code) else None
+
+    def estimate_cost(self, job: Job) -> float:
+        return self.prices.get(f"{job.model}@{job.resolution}", 0.0) * job.duration_s
+
+    def body(self, job: Job) -> dict:
+        request = job.request
+        content: list[dict] = [{"type": "text", "text": request.prompt}]
+        images = job.reference_urls or [f"data:image/png;base64,{base64.b64encode(p).decode()}" for p in job.reference_images]
+        content += [{"type": "image_url", "image_url": {"url": url}, "role": "reference_image"}
+                    for url in images[: self.capabilities.max_reference_images]]
+        return {
+            "model": job.model,
+            "content": content,
+            "resolution": job.resolution,
+            "ratio": "16:9" if request.width >= request.height else "9:16",
+            "duration": job.duration_s,
+            "seed": request.seed,
+        }
+
+    async def submit(self, job: Job) -> str:
+        return self.field(await self.call("POST", "api/v3/contents/generations/tasks", self.body(job)), "id")
+
+    async def poll(self, task_id: str) -> TaskState:
+        answer = await self.call("GET", f"api/v3/contents/generations/tasks/{task_id}")
+        status = self.field(answer, "status")
+        if status == "succeeded":
+            return TaskState("succeeded", self.field(answer, "content", "video_url"), status)
+        if status in ("queued", "running"):
+            return TaskState("running", raw_status=status)
+        if status in ("failed", "cancelled", "expired"):
+            error = answer.get("error") or {}
+            if _is_policy(str(error.get("code", ""))):
+                raise ContentPolicyRejected(self.name, f"task {task_id}: content refused: {error.get('code')}")
+            raise TaskFailed(self.name, f"task {task_id} {status}: {error.get('message', '')}".rstrip(": "))
+        raise TaskFailed(self.name, f"task {task_id}: unknown status {status!r}")

@@ -1,0 +1,71 @@
+"""Veo 3 on the Gemini API (long-running operations).
+
+Checked on 2026-11-24 against Google's Veo documentation (Gemini API video generation
+and the Vertex AI model card for veo-3.0-generate-001): clip lengths are 4, 6 or 8 s;
+reference images (at most 3, `referenceType: asset`) and 1080p need 8 s; an answer
+whose samples were all withheld by the safety filters carries
+`raiMediaFilteredCount`/`raiMediaFilteredReasons` instead of a video."""
+
+from __future__ import annotations
+
+import base64
+
+from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
+
+
+class VeoProvider(HostedProvider):
+    name = "veo3"
+    default_base_url = "https://generativelanguage.googleapis.com/v1beta"
+    download_hosts = ("generativelanguage.googleapis.com", "storage.googleapis.com", "googleusercontent.com")
+    capabilities = Capabilities(durations_s=(4, 6, 8), max_reference_images=3, first_frame=True, native_audio=True,
+                                resolutions=("720p", "1080p"))
+
+    def headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self._key}
+
+    def download_headers(self, url: str) -> dict[str, str]:
+        # Gemini's file URIs are served by the API host and need the key; nothing else gets it
+        return self.headers() if url.startswith(self.base_url) else {}
+
+    def estimate_cost(self, job: Job) -> float:
+        return self.prices.get(job.model, 0.0) * job.duration_s
+
+    def body(self, job: Job) -> dict:
+        request = job.request
+        duration = 8 if (job.reference_images or job.resolution == "1080p") else job.duration_s
+        instance: dict = {"prompt": request.prompt}
+        if job.reference_images:
+            instance["referenceImages"] = [
+                {"image": {"bytesBase64Encoded": base64.b64encode(png).decode(), "mimeType": "image/png"}, "referenceType": "asset"}
+                for png in job.reference_images[: self.capabilities.max_reference_images]
+            ]
+        return {
+            "instances": [instance],
+            "parameters": {
+                "aspectRatio": "16:9" if request.width >= request.height else "9:16",
+                "durationSeconds": duration,
+                "resolution": job.resolution,
+                "negativePrompt": request.negative_prompt,
+                "generateAudio": False,  # the dialogue track replaces it
+            },
+        }
+
+    async def submit(self, job: Job) -> str:
+        answer = await self.call("POST", f"models/{job.model}:predictLongRunning", self.body(job))
+        return self.field(answer, "name")
+
+    async def poll(self, task_id: str) -> TaskState:
+        answer = await self.call("GET", task_id)
+        if not answer.get("done"):
+            return TaskState("running", raw_status="running")
+        if "error" in answer:
+            error = answer["error"] if isinstance(answer["error"], dict) else {"message": str(answer["error"])}
+            raise TaskFailed(self.name, f"operation {task_id} failed: {error.get('message', error)}")
+        response = self.field(answer, "response", "generateVideoResponse")
+        samples = response.get("generatedSamples") or []
+        if not samples:
+            if response.get("raiMediaFilteredCount"):
+                reasons = "; ".join(response.get("raiMediaFilteredReasons") or []) or "filtered"
+                raise ContentPolicyRejected(self.name, f"operation {task_id}: content refused: {reasons}")
+            raise TaskFailed(self.name, f"operation {task_id} finished without a video")
+        return TaskState("succeeded", video_url=self.field(samples[0], "video", "uri"), raw_status="done")
