@@ -264,6 +264,9 @@ class Take(Model):
     request_hash: str
     seed: int
     cost_usd: float = 0.0
+    intended_provider: str | None = Field(None, description="the router's choice, where it differs from the provider (no key, down, cannot take it)")
+    estimated_cost_usd: float = Field(0.0, description="what the router's choice costs at list price")
+    task_id: str | None = Field(None, description="the hosted provider's task id")
     clip_uri: str
     clip_sha256: str
     frames: int
@@ -276,6 +279,7 @@ class ShotsManifest(Model):
     drama: str
     episode: str
     takes: list[Take]
+    failed: dict[str, str] = Field({}, description="shot_id: why no take was made (refused three times, budget, provider error)")
 
 
 class ReferenceSet(Model):

@@ -12,11 +12,13 @@ from zipx_dagster.sensors import failure_cluster, script_drop
 from zipx_dagster.resources import (
     ArtifactStore,
     ClipModel,
+    Generation,
     LocalFailures,
     ManifestIOManager,
     RenderConfig,
     ScriptInbox,
     artifact_store_from_env,
+    generation_from_env,
     zipx_home,
 )
 
@@ -27,7 +29,8 @@ def _with_code_references(assets):
         return dg.with_source_code_references(assets)
 
 
-def build_definitions(home: Path, render: RenderConfig | None = None, artifacts: ArtifactStore | None = None) -> dg.Definitions:
+def build_definitions(home: Path, render: RenderConfig | None = None, artifacts: ArtifactStore | None = None,
+                      generation: Generation | None = None) -> dg.Definitions:
     """Everything under one ZIPX_HOME: the inbox, the artifact store (or its S3 cache)
     and the manifests."""
     return dg.Definitions(
@@ -39,6 +42,7 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
             "inbox": ScriptInbox(root=str(home / "inbox")),
             "artifacts": artifacts or artifact_store_from_env(home),
             "render": render or RenderConfig(),
+            "generation": generation or generation_from_env(),
             "failures": LocalFailures(),
             "clip": ClipModel(),
             "io_manager": ManifestIOManager(root=str(home / "manifests")),

@@ -108,6 +108,65 @@ class RenderConfig(dg.ConfigurableResource):
         return RenderSettings(width=self.width, height=self.height, fps=self.fps, workers=self.workers)
 
 
+# Where each hosted model's key lives; a key that is not set leaves that model out (its
+# shots fall back to the next, and with no key at all to `local`).
+PROVIDER_KEYS = {
+    "veo3": ("GEMINI_API_KEY",),
+    "kling": ("KLING_ACCESS_KEY", "KLING_SECRET_KEY"),
+    "seedance": ("ARK_API_KEY",),
+    "happyhorse": ("DASHSCOPE_API_KEY",),
+}
+
+
+class Generation(dg.ConfigurableResource):
+    """The hosted video models and the one dial users see. Keys come from the
+    environment (dg.EnvVar: the UI shows the variable's name, never its value) and
+    never reach logs or metadata. Budgets stop new submissions when reached."""
+
+    quality: str = "balanced"  # draft | balanced | premium
+    budget_episode_usd: float | None = None
+    budget_drama_usd: float | None = None
+    gemini_api_key: str | None = None
+    kling_access_key: str | None = None
+    kling_secret_key: str | None = None
+    ark_api_key: str | None = None
+    dashscope_api_key: str | None = None
+    base_urls: dict[str, str] = {}  # provider -> API base, for other regions or a gateway
+    price_overrides: dict[str, float] = {}  # price key (see zipx_core.routing.DEFAULT_PRICES) -> $/s
+
+    def settings(self):
+        from zipx_core.generation import GenerationSettings
+
+        defaults = GenerationSettings()
+        return GenerationSettings(quality=self.quality, budget_episode_usd=self.budget_episode_usd,
+                                  budget_drama_usd=self.budget_drama_usd, prices={**defaults.prices, **self.price_overrides})
+
+    def providers(self) -> dict:
+        """Clients for the models that have keys."""
+        from zipx_core.providers import HappyHorseProvider, KlingProvider, SeedanceProvider, VeoProvider
+
+        prices, made = self.settings().prices, {}
+        for name, key, build in (
+            ("veo3", self.gemini_api_key, lambda **kw: VeoProvider(self.gemini_api_key, **kw)),
+            ("kling", self.kling_access_key and self.kling_secret_key,
+             lambda **kw: KlingProvider(self.kling_access_key, self.kling_secret_key, **kw)),
+            ("seedance", self.ark_api_key, lambda **kw: SeedanceProvider(self.ark_api_key, **kw)),
+            ("happyhorse", self.dashscope_api_key, lambda **kw: HappyHorseProvider(self.dashscope_api_key, **kw)),
+        ):
+            if key:
+                made[name] = build(base_url=self.base_urls.get(name), prices=prices)
+        return made
+
+
+def generation_from_env() -> Generation:
+    """Each key as a dg.EnvVar where the variable is set (an EnvVar that is not set fails the run)."""
+    fields = {"veo3": ("gemini_api_key",), "kling": ("kling_access_key", "kling_secret_key"),
+              "seedance": ("ark_api_key",), "happyhorse": ("dashscope_api_key",)}
+    keys = {field: dg.EnvVar(variable) for provider, variables in PROVIDER_KEYS.items()
+            for field, variable in zip(fields[provider], variables) if os.environ.get(variable)}
+    return Generation(**keys)
+
+
 class LocalFailures(dg.ConfigurableResource):
     """Failure modes the `local` renderer injects, as rates (0..1): to exercise and
     measure the quality gate. All off by default."""

@@ -4,6 +4,7 @@ from zipx_core.media.ffmpeg import (
     VideoEncoding,
     VideoInfo,
     concat_clips,
+    conform_clip,
     encode_frames,
     ffmpeg_exe,
     integrated_loudness,
@@ -13,7 +14,7 @@ from zipx_core.media.ffmpeg import (
 )
 
 __all__ = [
-    "ENCODING", "MediaError", "VideoEncoding", "VideoInfo", "concat_clips", "encode_frames", "ffmpeg_exe",
+    "ENCODING", "MediaError", "VideoEncoding", "VideoInfo", "concat_clips", "conform_clip", "encode_frames", "ffmpeg_exe",
     "integrated_loudness",
     "probe", "thumbnail_png", "thumbnail_strip_png",
 ]

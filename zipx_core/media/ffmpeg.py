@@ -140,6 +140,22 @@ def probe(path: Path) -> VideoInfo:
         raise MediaError(f"{path}: not a readable video ({exc})") from None
 
 
+def conform_clip(source: Path, out: Path, seconds: float, width: int, height: int, fps: int,
+                 encoding: VideoEncoding = ENCODING) -> None:
+    """A hosted model's clip made like ours: cut to the shot's length, scaled to the
+    episode's size and rate, in the one encoding, its own audio dropped (the dialogue
+    track replaces it), so the episode still joins by stream copy."""
+    args = (
+        ffmpeg.input(str(source), t=f"{seconds:.3f}")
+        .video.filter("scale", width, height).filter("fps", fps=fps)
+        .output(str(out), vcodec=encoding.codec, preset=encoding.preset, crf=encoding.crf, pix_fmt=encoding.pix_fmt,
+                g=encoding.gop, video_track_timescale=encoding.timescale, movflags="+faststart", an=None, loglevel="error")
+        .overwrite_output()
+        .compile(cmd=ffmpeg_exe())
+    )
+    _run(args)
+
+
 def concat_clips(clips: list[Path], out: Path, encoding: VideoEncoding = ENCODING) -> str:
     """Joins clips in order into one MP4 with faststart. Clips that share codec,
     size, pixel format and rate are joined by stream copy (no quality loss, many times

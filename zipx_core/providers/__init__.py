@@ -1,3 +1,26 @@
+from zipx_core.providers.base import (
+    Capabilities,
+    ContentPolicyRejected,
+    DownloadRejected,
+    HostedProvider,
+    Job,
+    ProviderError,
+    RequestRejected,
+    RetryPolicy,
+    TaskFailed,
+    VideoProvider,
+)
+from zipx_core.providers.happyhorse import HappyHorseProvider
+from zipx_core.providers.kling import KlingProvider
 from zipx_core.providers.local import LocalRenderer
+from zipx_core.providers.seedance import SeedanceProvider
+from zipx_core.providers.veo import VeoProvider
 
-__all__ = ["LocalRenderer"]
+HOSTED = {cls.name: cls for cls in (VeoProvider, KlingProvider, SeedanceProvider, HappyHorseProvider)}
+CAPABILITIES = {name: cls.capabilities for name, cls in HOSTED.items()}
+
+__all__ = [
+    "CAPABILITIES", "HOSTED", "Capabilities", "ContentPolicyRejected", "DownloadRejected", "HappyHorseProvider",
+    "HostedProvider", "Job", "KlingProvider", "LocalRenderer", "ProviderError", "RequestRejected", "RetryPolicy",
+    "SeedanceProvider", "TaskFailed", "VeoProvider", "VideoProvider",
+]

@@ -29,6 +29,15 @@ MAX_VIDEO_BYTES = 512 * 1024 * 1024
 DURATION_TOLERANCE_S = 0.6  # providers round clip lengths to whole frames or seconds
 
 
+def price_key(provider: str, model: str, resolution: str) -> str:
+    """Seedance and HappyHorse price by resolution; the others by model alone."""
+    return f"{model}@{resolution}" if provider in ("seedance", "happyhorse") else model
+
+
+def cost(provider: str, model: str, resolution: str, seconds: float, prices: dict[str, float]) -> float:
+    return round(prices.get(price_key(provider, model, resolution), 0.0) * seconds, 4)
+
+
 class ProviderError(Exception):
     """A provider call that failed for good (after retries where they made sense)."""
 
@@ -157,6 +166,13 @@ class HostedProvider(VideoProvider):
     def headers(self) -> dict[str, str]:
         raise NotImplementedError
 
+    def estimate_cost(self, job: Job) -> float:
+        return cost(self.name, job.model, job.resolution, job.duration_s, self.prices)
+
+    def prepare(self, job: Job) -> Job:
+        """The job as this model will take it (a model may need a longer clip for some options)."""
+        return job
+
     def policy_rejection(self, status: int, body: dict) -> str | None:
         """The provider's way of saying 'content refused' on an error answer, or None."""
         return None
@@ -232,6 +248,18 @@ class HostedProvider(VideoProvider):
     async def download(self, url: str, dest: Path, job: Job) -> None:
         """Streams the result into `dest` (never keeping the URL: they expire), following
         redirects only within the allow-list, then checks it is the asked video."""
+        try:
+            await self._fetch(url, dest)
+        except httpx.HTTPError as error:  # a connection cut mid-body, a timeout
+            raise DownloadRejected(self.name, f"download broken off: {type(error).__name__}") from None
+        try:
+            info = probe(dest)
+        except MediaError:
+            raise DownloadRejected(self.name, "download: not a decodable video") from None
+        if info.frames < 1 or abs(info.duration_s - job.duration_s) > DURATION_TOLERANCE_S:
+            raise DownloadRejected(self.name, f"download: {info.duration_s:.2f}s of video, asked for {job.duration_s}s")
+
+    async def _fetch(self, url: str, dest: Path) -> None:
         for _ in range(5):
             if not self._host_allowed(url):
                 raise DownloadRejected(self.name, f"result host {urlsplit(url).hostname!r} is not allowed")
@@ -253,15 +281,8 @@ class HostedProvider(VideoProvider):
                         out.write(chunk)
                 if declared and size != declared:
                     raise DownloadRejected(self.name, f"download: truncated ({size} of {declared} bytes)")
-                break
-        else:
-            raise DownloadRejected(self.name, "download: too many redirects")
-        try:
-            info = probe(dest)
-        except MediaError:
-            raise DownloadRejected(self.name, "download: not a decodable video") from None
-        if info.frames < 1 or abs(info.duration_s - job.duration_s) > DURATION_TOLERANCE_S:
-            raise DownloadRejected(self.name, f"download: {info.duration_s:.2f}s of video, asked for {job.duration_s}s")
+                return
+        raise DownloadRejected(self.name, "download: too many redirects")
 
     def download_headers(self, url: str) -> dict[str, str]:
         return {}  # result URLs are signed; the API key is not sent to them

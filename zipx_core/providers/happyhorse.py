@@ -33,9 +33,6 @@ class HappyHorseProvider(HostedProvider):
     def policy_rejection(self, status: int, body: dict) -> str | None:
         return body.get("code") if body.get("code") in POLICY_CODES else None
 
-    def estimate_cost(self, job: Job) -> float:
-        return self.prices.get(f"{job.model}@{job.resolution}", 0.0) * job.duration_s
-
     def prompt(self, text: str, shot_id: str) -> str:
         if len(text) > PROMPT_LIMIT:
             log.warning("happyhorse: prompt of %s is %d characters; cut to the service's %d", shot_id, len(text), PROMPT_LIMIT)

@@ -41,9 +41,6 @@ class KlingProvider(HostedProvider):
     def policy_rejection(self, status: int, body: dict) -> str | None:
         return body.get("message", "refused") if body.get("code") in POLICY_CODES else None
 
-    def estimate_cost(self, job: Job) -> float:
-        return self.prices.get(job.model, 0.0) * job.duration_s
-
     @staticmethod
     def route(job: Job) -> str:
         return "image2video" if job.reference_images else "text2video"

@@ -31,9 +31,6 @@ class SeedanceProvider(HostedProvider):
         code = str((body.get("error") or {}).get("code", ""))
         return code if _is_policy(code) else None
 
-    def estimate_cost(self, job: Job) -> float:
-        return self.prices.get(f"{job.model}@{job.resolution}", 0.0) * job.duration_s
-
     def body(self, job: Job) -> dict:
         request = job.request
         content: list[dict] = [{"type": "text", "text": request.prompt}]

@@ -9,6 +9,7 @@ whose samples were all withheld by the safety filters carries
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
 
@@ -27,12 +28,14 @@ class VeoProvider(HostedProvider):
         # Gemini's file URIs are served by the API host and need the key; nothing else gets it
         return self.headers() if url.startswith(self.base_url) else {}
 
-    def estimate_cost(self, job: Job) -> float:
-        return self.prices.get(job.model, 0.0) * job.duration_s
+    def prepare(self, job: Job) -> Job:
+        if job.reference_images or job.resolution == "1080p":
+            return replace(job, duration_s=8)  # the API takes reference images and 1080p at 8 s only
+        return job
 
     def body(self, job: Job) -> dict:
         request = job.request
-        duration = 8 if (job.reference_images or job.resolution == "1080p") else job.duration_s
+        duration = job.duration_s
         instance: dict = {"prompt": request.prompt}
         if job.reference_images:
             instance["referenceImages"] = [

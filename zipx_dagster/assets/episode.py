@@ -12,7 +12,7 @@ from collections import Counter
 import dagster as dg
 
 from zipx_core.audio import apply_speech_timing, voice_episode
-from zipx_core.generation import generate_shots
+from zipx_core.generation import cost_summary, generate_shots
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
@@ -22,7 +22,7 @@ from zipx_core.storyboard import plan_episode
 from zipx_core.storyboard.replans import record_replans
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions
-from zipx_dagster.resources import ArtifactStore, LocalFailures, RenderConfig
+from zipx_dagster.resources import ArtifactStore, Generation, LocalFailures, RenderConfig
 
 OWNERS = ["team:zipx"]
 PER_DRAMA = {name: dg.AssetIn(partition_mapping=by_drama) for name in ("drama_script", "character_bible", "scene_bible")}
@@ -121,18 +121,33 @@ def shots(
     artifacts: ArtifactStore,
     render: RenderConfig,
     failures: LocalFailures,
+    generation: Generation,
 ):
     drama, episode = drama_and_episode(context)
     store = artifacts.store()
+    providers = generation.providers()
+    context.log.info(f"{drama} {episode}: quality {generation.quality}; hosted models with keys: "
+                     f"{', '.join(sorted(providers)) or 'none (every shot renders on local, routes still costed)'}")
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 5 == 0:
             context.log.info(f"{drama} {episode}: shot {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
     timed = apply_speech_timing(storyboard, episode_audio)
+    settings = generation.settings()
     manifest = generate_shots(
-        timed, Bibles.of(character_bible, scene_bible), store, render.settings(), renderer=failures.renderer(), on_progress=progress
+        timed, Bibles.of(character_bible, scene_bible), store, render.settings(), renderer=failures.renderer(),
+        on_progress=progress, generation=settings, providers=providers,
+        reference_url=getattr(store, "presigned_url", None),
     )
+    if manifest.failed:
+        # everything made is in the store (takes, task ids, charges): a re-run pays for none of it again
+        raise dg.Failure(
+            description=f"{drama} {episode}: {len(manifest.failed)} of {len(timed.shots)} shots have no take; "
+            + "; ".join(f"{shot}: {why}" for shot, why in sorted(manifest.failed.items())[:10]),
+            metadata={"failed": dg.MetadataValue.json(manifest.failed), "made": len(manifest.takes)},
+        )
+    costs = cost_summary(timed, manifest, settings)
     thumbnails = [store.path(t.thumbnail_uri).read_bytes() for t in manifest.takes if t.thumbnail_uri]
     yield dg.Output(
         manifest,
@@ -140,11 +155,22 @@ def shots(
             "takes": len(manifest.takes),
             "frames": sum(t.frames for t in manifest.takes),
             "duration_s": round(sum(t.duration_s for t in manifest.takes), 2),
-            "providers": dict(Counter(t.provider for t in manifest.takes)),
-            "cost_usd": round(sum(t.cost_usd for t in manifest.takes), 4),
+            "quality": generation.quality,
+            "providers": costs["shots_by_provider"],
+            "routes": costs["shots_by_route"],
+            "cost_usd": costs["actual_cost_usd"],
+            "estimated_cost_usd": costs["estimated_cost_usd"],
+            "all_veo3_cost_usd": costs["all_veo3_cost_usd"],
+            "saving_vs_all_veo3": dg.MetadataValue.float(costs["saving_vs_all_veo3"]),
+            "route_table": markdown_table(
+                ["shot", "route", "provider", "model", "estimated $", "actual $"],
+                [[t.shot_id, t.intended_provider or t.provider, t.provider, t.model, f"{t.estimated_cost_usd:.3f}", f"{t.cost_usd:.3f}"]
+                 for t in manifest.takes],
+            ),
             "thumbnails": png_markdown(thumbnail_strip_png(thumbnails), "first shots"),
         },
     )
+
 
 
 class EpisodeConfig(dg.Config):

@@ -1,0 +1,280 @@
+"""A real HTTP server on 127.0.0.1 that speaks the four video models' documented
+protocols (Veo 3 on the Gemini API, Kling, Seedance on ModelArk, HappyHorse on
+DashScope): submit, poll, download. It checks each request's auth and shape, counts
+submissions, and can be scripted to fail: 429 with Retry-After, 500s, malformed JSON,
+content-policy refusals, failed and expired jobs, slow jobs, truncated videos, a
+redirect to a foreign host, a video of the wrong length."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jwt
+import numpy as np
+
+from zipx_core.media import encode_frames
+
+KEYS = {"veo3": "veo-key", "seedance": "ark-key", "happyhorse": "dash-key"}
+KLING_ACCESS, KLING_SECRET = "kling-access-key", "kling-secret-key-of-at-least-32-bytes"
+
+
+@dataclass
+class Fault:
+    provider: str  # veo3 | kling | seedance | happyhorse | * (any)
+    phase: str  # submit | poll | download | outcome
+    kind: str  # 429 | 500 | malformed | policy | failed | expired | truncated | foreign | wrong_length
+    retry_after: float | None = None
+
+
+@dataclass
+class FakeTask:
+    provider: str
+    duration_s: float
+    ready_at: float
+    outcome: str | None = None  # a Fault kind for the poll/download phase
+    polls: int = 0
+
+
+@dataclass
+class FakeProviders:
+    job_seconds: float = 0.0  # how long a job "renders"
+    width: int = 64
+    height: int = 36
+    faults: list[Fault] = field(default_factory=list)
+    submissions: list[tuple[str, dict]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def __post_init__(self):
+        self.tasks: dict[str, FakeTask] = {}
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+        self.videos: dict[float, bytes] = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fault(self, provider: str, phase: str) -> Fault | None:
+        with self.lock:
+            for i, f in enumerate(self.faults):
+                if f.phase == phase and f.provider in (provider, "*"):
+                    return self.faults.pop(i)
+        return None
+
+    def video(self, seconds: float) -> bytes:
+        with self.lock:
+            if seconds not in self.videos:
+                path = Path(f"/tmp/zipx-fake-{seconds}-{self.width}x{self.height}-{threading.get_ident()}.mp4")
+                frames = (np.full((self.height, self.width, 3), (i * 3) % 255, dtype=np.uint8) for i in range(round(seconds * 24)))
+                encode_frames(frames, path, self.width, self.height, 24)
+                self.videos[seconds] = path.read_bytes()
+                path.unlink()
+            return self.videos[seconds]
+
+    def new_task(self, provider: str, duration_s: float) -> str:
+        outcome = self.fault(provider, "outcome")
+        task_id = f"{provider}-task-{next(self.ids)}"
+        with self.lock:
+            self.tasks[task_id] = FakeTask(provider, duration_s, time.monotonic() + self.job_seconds, outcome.kind if outcome else None)
+        return task_id
+
+
+def _check_auth(provider: str, headers) -> bool:
+    auth = headers.get("Authorization", "")
+    if provider == "veo3":
+        return headers.get("x-goog-api-key") == KEYS["veo3"]
+    if provider == "kling":
+        try:
+            claims = jwt.decode(auth.removeprefix("Bearer "), KLING_SECRET, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return False
+        return claims.get("iss") == KLING_ACCESS and claims["exp"] - claims["nbf"] == 1805
+    if provider == "happyhorse" and headers.get("X-DashScope-Async") != "enable":
+        return False
+    return auth == f"Bearer {KEYS[provider]}"
+
+
+def _provider_of(path: str) -> str | None:
+    if path.startswith("/v1beta/"):
+        return "veo3"
+    if path.startswith("/v1/videos/"):
+        return "kling"
+    if path.startswith("/api/v3/contents/generations/tasks"):
+        return "seedance"
+    if path.startswith("/api/v1/"):
+        return "happyhorse"
+    return None
+
+
+POLICY_ANSWERS = {
+    "veo3": (400, {"error": {"code": 400, "message": "blocked", "status": "INVALID_ARGUMENT"}}),
+    "kling": (400, {"code": 1301, "message": "content security policy"}),
+    "seedance": (400, {"error": {"code": "InputTextSensitiveContentDetected", "message": "sensitive"}}),
+    "happyhorse": (400, {"code": "DataInspectionFailed", "message": "inappropriate content"}),
+}
+
+
+def _handler(fake: FakeProviders):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # quiet
+            pass
+
+        def send(self, status: int, body, headers: dict | None = None):
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "video/mp4")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def scripted(self, provider: str, phase: str) -> bool:
+            fault = fake.fault(provider, phase)
+            if not fault:
+                return False
+            if fault.kind == "429":
+                self.send(429, {"message": "rate limited"}, {"Retry-After": str(fault.retry_after or 0)})
+            elif fault.kind == "500":
+                self.send(500, {"message": "internal error"})
+            elif fault.kind == "malformed":
+                self.send(200, b"{not json", {"Content-Type": "application/json"})
+            elif fault.kind == "policy":
+                self.send(*POLICY_ANSWERS[provider])
+            return True
+
+        def do_POST(self):
+            path = urlsplit(self.path).path
+            provider = _provider_of(path)
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            if provider is None:
+                return self.send(404, {"message": "no such route"})
+            fake.counts[f"{provider}:submit"] += 1
+            if not _check_auth(provider, self.headers):
+                return self.send(401, {"code": 1000, "message": "authentication failed"})
+            if self.scripted(provider, "submit"):
+                return
+            with fake.lock:
+                fake.submissions.append((provider, body))
+            if provider == "veo3":
+                assert path.endswith(":predictLongRunning"), path
+                duration = body["parameters"]["durationSeconds"]
+                task = fake.new_task(provider, duration)
+                return self.send(200, {"name": f"models/veo/operations/{task}"})
+            if provider == "kling":
+                assert body["duration"] in ("5", "10"), body["duration"]
+                task = fake.new_task(provider, int(body["duration"]))
+                return self.send(200, {"code": 0, "message": "SUCCEED", "data": {"task_id": task, "task_status": "submitted"}})
+            if provider == "seedance":
+                assert body["content"][0]["type"] == "text"
+                task = fake.new_task(provider, body["duration"])
+                return self.send(200, {"id": task})
+            assert body["model"].startswith("happyhorse-") and "prompt" in body["input"], body
+            if len(body["input"]["prompt"]) > 5000:
+                return self.send(400, {"code": "InvalidParameter", "message": "prompt too long"})
+            task = fake.new_task(provider, body["parameters"]["duration"])
+            return self.send(200, {"request_id": "r", "output": {"task_id": task, "task_status": "PENDING"}})
+
+        def do_GET(self):
+            path = urlsplit(self.path).path
+            if path.startswith("/files/"):
+                return self.download(path)
+            provider = _provider_of(path)
+            if provider is None:
+                return self.send(404, {"message": "no such route"})
+            fake.counts[f"{provider}:poll"] += 1
+            if not _check_auth(provider, self.headers):
+                return self.send(401, {"message": "authentication failed"})
+            if self.scripted(provider, "poll"):
+                return
+            task_id = path.rsplit("/", 1)[-1]
+            task = fake.tasks.get(task_id)
+            if task is None:
+                return self.send(404, {"message": f"no task {task_id}"})
+            task.polls += 1
+            running = time.monotonic() < task.ready_at
+            outcome = None if running else task.outcome
+            video = f"{fake.url}/files/{task_id}.mp4"
+            return self.send(200, _poll_answer(provider, task_id, running, outcome, video))
+
+        def download(self, path: str):
+            task_id = path.removeprefix("/files/").removesuffix(".mp4")
+            task = fake.tasks.get(task_id)
+            if task is None:
+                return self.send(404, {"message": "expired"})
+            fake.counts[f"{task.provider}:download"] += 1
+            if task.outcome == "foreign":
+                self.send_response(302)
+                self.send_header("Location", "https://downloads.evil.example/stolen.mp4")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            seconds = task.duration_s + (3 if task.outcome == "wrong_length" else 0)
+            data = fake.video(seconds)
+            if task.outcome == "truncated":
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.close_connection = True
+                return
+            self.send(200, data)
+
+    return Handler
+
+
+def _poll_answer(provider: str, task_id: str, running: bool, outcome: str | None, video: str) -> dict:
+    if provider == "veo3":
+        if running:
+            return {"name": f"models/veo/operations/{task_id}", "done": False}
+        if outcome == "failed":
+            return {"name": task_id, "done": True, "error": {"code": 13, "message": "internal"}}
+        if outcome == "policy":
+            return {"name": task_id, "done": True, "response": {"generateVideoResponse": {
+                "raiMediaFilteredCount": 1, "raiMediaFilteredReasons": ["celebrity likeness"]}}}
+        return {"name": task_id, "done": True,
+                "response": {"generateVideoResponse": {"generatedSamples": [{"video": {"uri": video}}]}}}
+    if provider == "kling":
+        status = "processing" if running else {"failed": "failed", "policy": "failed"}.get(outcome, "succeed")
+        data = {"task_id": task_id, "task_status": status}
+        if status == "failed":
+            data["task_status_msg"] = "risk control: content policy" if outcome == "policy" else "render error"
+        if status == "succeed":
+            data["task_result"] = {"videos": [{"id": "v", "url": video, "duration": "5"}]}
+        return {"code": 0, "data": data}
+    if provider == "seedance":
+        if running:
+            return {"id": task_id, "status": "running"}
+        if outcome in ("failed", "expired", "policy"):
+            code = "OutputVideoSensitiveContentDetected" if outcome == "policy" else "InternalError"
+            return {"id": task_id, "status": "failed" if outcome != "expired" else "expired",
+                    "error": {"code": code, "message": outcome}}
+        return {"id": task_id, "status": "succeeded", "content": {"video_url": video}}
+    if running:
+        return {"output": {"task_id": task_id, "task_status": "RUNNING"}}
+    if outcome == "expired":
+        return {"output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+    if outcome in ("failed", "policy"):
+        code = "DataInspectionFailed" if outcome == "policy" else "InternalError"
+        return {"output": {"task_id": task_id, "task_status": "FAILED", "code": code, "message": outcome}}
+    return {"output": {"task_id": task_id, "task_status": "SUCCEEDED", "video_url": video}, "usage": {"duration": 5}}
