@@ -1,0 +1,174 @@
+"""The generation engine against the local protocol server: every shot in flight under
+the provider's limit, identical requests made once, budgets, fallbacks, refusals
+retried, and a run killed mid-generation that resumes without paying again."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from zipx_core.generation import GenerationSettings, RenderSettings, cost_summary, generate_episode
+from zipx_core.storage import LocalArtifactStore
+from zipx_core.storyboard import plan_episode
+from tests.conftest import REPO
+from tests.core.test_providers import FAST
+from tests.providers_server import KEYS, FakeProviders, Fault
+from zipx_core.providers import KlingProvider, SeedanceProvider
+from zipx_core.routing import DEFAULT_PRICES
+from tests.providers_server import KLING_ACCESS, KLING_SECRET
+
+TINY = RenderSettings(width=128, height=72, fps=24, workers=2)
+
+
+@pytest.fixture
+def board(sample_script, sample_bibles):
+    return plan_episode(sample_script, "ep01", sample_bibles, "harbour_lights")
+
+
+def seedance(fake):
+    return SeedanceProvider(KEYS["seedance"], base_url=fake.url, retry=FAST, download_hosts=("127.0.0.1",), prices=DEFAULT_PRICES)
+
+
+def kling(fake):
+    return KlingProvider(KLING_ACCESS, KLING_SECRET, base_url=fake.url, retry=FAST, download_hosts=("127.0.0.1",),
+                         prices=DEFAULT_PRICES)
+
+
+def run(board, bibles, store, providers, generation=GenerationSettings(), shots=None):
+    if shots:
+        board = board.model_copy(update={"shots": board.shots[:shots]})
+
+    async def go():
+        made = providers()
+        try:
+            return await generate_episode(board, bibles, store, TINY, generation, providers=made)
+        finally:
+            for provider in made.values():
+                await provider.aclose()
+
+    return asyncio.run(go())
+
+
+def test_every_shot_is_in_flight_at_once_under_the_providers_limit(board, sample_bibles, tmp_path):
+    store = LocalArtifactStore(tmp_path)
+    with FakeProviders(job_seconds=0.4) as fake:
+        generation = GenerationSettings(concurrency={"seedance": 6}, submissions_per_minute={})
+        manifest, stats = run(board, sample_bibles, store, lambda: {"seedance": seedance(fake)}, generation, shots=10)
+        assert len(manifest.takes) == 10 and not manifest.failed
+        assert fake.max_running == 6  # the limit, and no less: nothing waited on a worker pool
+        assert stats.submitted["seedance"] == 10
+        # the clips are conformed to the episode's format
+        take = manifest.takes[0]
+        assert take.provider == "seedance" and take.task_id and take.cost_usd > 0
+        # again: nothing is submitted, every take is read back
+        again, stats = run(board, sample_bibles, store, lambda: {"seedance": seedance(fake)}, generation, shots=10)
+        assert stats.submitted == {} and stats.cached == 10 and len(fake.submissions) == 10
+        assert [t.clip_sha256 for t in again.takes] == [t.clip_sha256 for t in manifest.takes]
+
+
+def test_identical_requests_are_submitted_once(board, sample_bibles, tmp_path):
+    twin = board.shots[0]
+    doubled = board.model_copy(update={"shots": [twin, twin.model_copy(), twin.model_copy()]})
+    with FakeProviders(job_seconds=0.2) as fake:
+        manifest, stats = run(doubled, sample_bibles, LocalArtifactStore(tmp_path), lambda: {"seedance": seedance(fake)})
+        assert len(manifest.takes) == 3 and len(fake.submissions) == 1 and stats.submitted["seedance"] == 1
+
+
+def test_the_budget_stops_new_submissions_and_keeps_what_was_made(board, sample_bibles, tmp_path):
+    store = LocalArtifactStore(tmp_path)
+    shots = board.model_copy(update={"shots": board.shots[:6]})
+    with FakeProviders() as fake:
+        first_three = sum(  # what three shots cost, as the client estimates it
+            seedance(fake).estimate_cost(seedance(fake).prepare(_job_for(shot, sample_bibles))) for shot in shots.shots[:3])
+        tight = GenerationSettings(budget_episode_usd=first_three + 0.001, concurrency={"seedance": 1}, submissions_per_minute={})
+        manifest, _ = run(shots, sample_bibles, store, lambda: {"seedance": seedance(fake)}, tight)
+        assert len(manifest.takes) == 3 and len(manifest.failed) == 3
+        assert all("budget for episode ep01" in why for why in manifest.failed.values())
+        # a bigger budget: only the three left are submitted, none of the first three again
+        manifest, stats = run(shots, sample_bibles, store, lambda: {"seedance": seedance(fake)},
+                              tight.model_copy(update={"budget_episode_usd": 100.0}))
+        assert len(manifest.takes) == 6 and stats.submitted["seedance"] == 3 and stats.cached == 3
+        prompts = [body["content"][0]["text"] for _, body in fake.submissions]
+        assert len(prompts) == len(set(prompts)) == 6
+
+
+def _job_for(shot, bibles):
+    from zipx_core.providers import Job
+    from zipx_core.prompting import build_request
+
+    request = build_request(shot, bibles, TINY.width, TINY.height, TINY.fps)
+    duration = SeedanceProvider.capabilities.duration_for(shot.duration_s)
+    return Job(request=request, model="seedance-1-0-pro-250528", duration_s=duration, resolution="720p")
+
+
+def test_a_refused_take_is_a_failed_attempt_and_a_down_provider_is_routed_around(board, sample_bibles, tmp_path):
+    with FakeProviders() as fake:
+        fake.faults = [Fault("seedance", "outcome", "policy")]
+        manifest, stats = run(board, sample_bibles, LocalArtifactStore(tmp_path), lambda: {"seedance": seedance(fake)}, shots=1)
+        assert manifest.takes[0].attempt == 2 and stats.retried["seedance"] == 1
+    dialogue = board.model_copy(update={"shots": [next(s for s in board.shots if s.route == "seedance")]})
+    with FakeProviders() as fake:
+        fake.faults = [Fault("seedance", "submit", "500") for _ in range(FAST.attempts)]
+        providers = lambda: {"seedance": seedance(fake), "kling": kling(fake)}  # noqa: E731
+        manifest, stats = run(dialogue, sample_bibles, LocalArtifactStore(tmp_path / "b"), providers)
+        assert manifest.takes[0].provider == "kling" and stats.rerouted
+
+
+def test_with_no_keys_every_shot_renders_locally_but_is_routed_and_costed(board, sample_bibles, tmp_path):
+    shots = board.model_copy(update={"shots": board.shots[:8]})
+    manifest, _ = run(shots, sample_bibles, LocalArtifactStore(tmp_path), lambda: {})
+    assert {t.provider for t in manifest.takes} == {"local"}
+    assert [t.intended_provider for t in manifest.takes] == [s.route for s in shots.shots]
+    summary = cost_summary(shots, manifest, GenerationSettings())
+    assert summary["actual_cost_usd"] == 0 and summary["estimated_cost_usd"] > 0
+    assert summary["all_veo3_cost_usd"] > summary["estimated_cost_usd"]
+
+
+WORKER = """
+import asyncio, sys
+from zipx_core.bible import extract_bibles
+from zipx_core.generation import GenerationSettings, RenderSettings, generate_episode
+from zipx_core.providers import SeedanceProvider, RetryPolicy
+from zipx_core.routing import DEFAULT_PRICES
+from zipx_core.script import load_drama
+from zipx_core.storage import LocalArtifactStore
+from zipx_core.storyboard import plan_episode
+
+url, root, sample = sys.argv[1:4]
+script = load_drama(sample)
+bibles = extract_bibles(script, "harbour_lights")
+board = plan_episode(script, "ep01", bibles, "harbour_lights")
+board = board.model_copy(update={"shots": board.shots[:8]})
+retry = RetryPolicy(base_delay_s=0.01, poll_interval_s=0.05)
+provider = SeedanceProvider("%s", base_url=url, retry=retry, download_hosts=("127.0.0.1",), prices=DEFAULT_PRICES)
+settings = GenerationSettings(concurrency={"seedance": 8}, submissions_per_minute={})
+asyncio.run(generate_episode(board, bibles, LocalArtifactStore(root), RenderSettings(width=128, height=72), settings,
+                             providers={"seedance": provider}))
+""" % KEYS["seedance"]
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_generation_resumes_polling_and_pays_for_nothing_twice(board, sample_bibles, tmp_path):
+    store_root = tmp_path / "store"
+    with FakeProviders(job_seconds=4) as fake:
+        worker = subprocess.Popen([sys.executable, "-c", WORKER, fake.url, str(store_root), str(REPO / "examples/harbour_lights.fountain")],
+                                  cwd=REPO, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while len(fake.submissions) < 8 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)  # the ids are saved right after each answer
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-generation: every job submitted, none finished
+        worker.wait()
+        assert len(fake.submissions) == 8 and fake.counts["seedance:download"] == 0
+        store = LocalArtifactStore(store_root)
+        generation = GenerationSettings(concurrency={"seedance": 8}, submissions_per_minute={})
+        manifest, stats = run(board, sample_bibles, store, lambda: {"seedance": seedance(fake)}, generation, shots=8)
+        assert len(manifest.takes) == 8 and not manifest.failed
+        assert stats.resumed["seedance"] == 8 and stats.submitted == {}
+        assert len(fake.submissions) == 8  # none repeated
+        spend = store.get_record("spend", "harbour_lights")["charges"]
+        assert len(spend) == 8  # each charged once
