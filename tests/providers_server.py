@@ -41,7 +41,7 @@ class FakeTask:
     ready_at: float
     outcome: str | None = None  # a Fault kind for the poll/download phase
     polls: int = 0
-    downloaded: bool = False
+    reported_done: bool = False
 
 
 @dataclass
@@ -52,7 +52,7 @@ class FakeProviders:
     faults: list[Fault] = field(default_factory=list)
     submissions: list[tuple[str, dict]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
-    max_running: int = 0  # most jobs submitted and not yet downloaded at one time
+    max_running: int = 0  # most jobs submitted and not yet reported done at one time
 
     def __post_init__(self):
         self.tasks: dict[str, FakeTask] = {}
@@ -97,7 +97,7 @@ class FakeProviders:
         task_id = f"{provider}-task-{next(self.ids)}"
         with self.lock:
             self.tasks[task_id] = FakeTask(provider, duration_s, time.monotonic() + self.job_seconds, outcome.kind if outcome else None)
-            self.max_running = max(self.max_running, sum(not t.downloaded for t in self.tasks.values()))
+            self.max_running = max(self.max_running, sum(not t.reported_done for t in self.tasks.values()))
         return task_id
 
 
@@ -216,6 +216,7 @@ def _handler(fake: FakeProviders):
             task.polls += 1
             running = time.monotonic() < task.ready_at
             outcome = None if running else task.outcome
+            task.reported_done = task.reported_done or not running
             video = f"{fake.url}/files/{task_id}.mp4"
             return self.send(200, _poll_answer(provider, task_id, running, outcome, video))
 
@@ -225,7 +226,6 @@ def _handler(fake: FakeProviders):
             if task is None:
                 return self.send(404, {"message": "expired"})
             fake.counts[f"{task.provider}:download"] += 1
-            task.downloaded = True
             if task.outcome == "foreign":
                 self.send_response(302)
                 self.send_header("Location", "https://downloads.evil.example/stolen.mp4")

@@ -257,15 +257,16 @@ class Generator:
                                                         "task_id": task_id, "shot_id": request.shot_id, "submitted_at": time.time()})
                 self.stats.submitted[provider.name] += 1
             state = await provider.wait(task_id, self.sleep)
-            with self.store.scratch_dir() as scratch:
-                raw, clip = Path(scratch) / "download.mp4", Path(scratch) / "clip.mp4"
-                await provider.download(state.video_url, raw, job)
-                await asyncio.to_thread(conform_clip, raw, clip, request.duration_s, self.settings.width, self.settings.height,
-                                        self.settings.fps)
-                fields = dict(shot_id=request.shot_id, attempt=attempt, provider=provider.name, model=route.model,
-                              seed=request.seed, cost_usd=provider.estimate_cost(job), task_id=task_id,
-                              intended_provider=route.intended, estimated_cost_usd=route.estimated_cost_usd)
-                return await asyncio.to_thread(_store_take, self.store, clip, Path(scratch), fields, digest)
+        # the job is done at the provider: its slot is free while we fetch and conform the clip
+        with self.store.scratch_dir() as scratch:
+            raw, clip = Path(scratch) / "download.mp4", Path(scratch) / "clip.mp4"
+            await provider.download(state.video_url, raw, job)
+            await asyncio.to_thread(conform_clip, raw, clip, request.duration_s, self.settings.width, self.settings.height,
+                                    self.settings.fps)
+            fields = dict(shot_id=request.shot_id, attempt=attempt, provider=provider.name, model=route.model,
+                          seed=request.seed, cost_usd=provider.estimate_cost(job), task_id=task_id,
+                          intended_provider=route.intended, estimated_cost_usd=route.estimated_cost_usd)
+            return await asyncio.to_thread(_store_take, self.store, clip, Path(scratch), fields, digest)
 
 
 async def generate_episode(storyboard: Storyboard, bibles: Bibles, store, settings: RenderSettings = RenderSettings(),

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +103,8 @@ class LocalArtifactStore:
     def put_record(self, kind: str, name: str, record: dict) -> None:
         path = self._record_path(kind, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        # one staging file per process and thread: writers never share one (the last rename wins)
+        staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
         staging.write_text(json.dumps(record, sort_keys=True))
         os.replace(staging, path)
 
