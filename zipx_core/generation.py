@@ -316,6 +316,32 @@ def generate_shots(storyboard: Storyboard, bibles: Bibles, store, settings: Rend
     return asyncio.run(run())
 
 
+def retake_function(storyboard: Storyboard, store, settings: RenderSettings, generation: GenerationSettings,
+                    renderer: LocalRenderer, make_providers: Callable[[], dict[str, HostedProvider]], reference_url=None):
+    """For the quality gate: one more take of a shot, routed like its first (hosted or
+    local), recorded, resumable and charged like every other. Clients are made per call:
+    an httpx client belongs to the event loop it was made in."""
+    shots = {shot.shot_id: shot for shot in storyboard.shots}
+
+    def retake(request: GenerationRequest, attempt: int) -> Take:
+        async def one() -> Take:
+            providers = make_providers()
+            try:
+                budget = Budget(store, storyboard.drama, storyboard.episode, generation)
+                generator = Generator(store, renderer, providers, settings, generation, budget, reference_url=reference_url)
+                route = generator.route(request, shots[request.shot_id])
+                if route.provider == "local":
+                    return render_take(request, renderer, store, attempt)
+                return await generator.hosted_take(request, route, attempt)
+            finally:
+                for provider in providers.values():
+                    await provider.aclose()
+
+        return asyncio.run(one())
+
+    return retake
+
+
 def cost_summary(storyboard: Storyboard, manifest: ShotsManifest, generation: GenerationSettings) -> dict:
     """Shots per provider, estimated and actual cost, and the same episode all on Veo 3."""
     takes = manifest.takes

@@ -63,6 +63,14 @@ def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Defini
         )
         _check(result, f"episode_job {drama}/{episode}")
         manifest = result.output_for_node("episode")
+        costs = next(m.metadata for m in result.asset_materializations_for_node("shots"))
+        print(
+            f"[{time.monotonic() - started:6.1f}s] {drama} {episode}: routes {costs['routes'].value}, "
+            f"rendered on {costs['providers'].value}; estimated ${costs['estimated_cost_usd'].value:.2f} "
+            f"(all on Veo 3: ${costs['all_veo3_cost_usd'].value:.2f}, saving {costs['saving_vs_all_veo3'].value:.0%}), "
+            f"actual ${costs['cost_usd'].value:.2f}",
+            flush=True,
+        )
         store = definitions.resources["artifacts"].process_config_and_initialize().store()
         video = store.path(manifest.video_uri)
         friendly = home / "episodes" / drama / f"{episode}.mp4"

@@ -132,6 +132,7 @@ class Generation(dg.ConfigurableResource):
     ark_api_key: str | None = None
     dashscope_api_key: str | None = None
     base_urls: dict[str, str] = {}  # provider -> API base, for other regions or a gateway
+    download_hosts: dict[str, list[str]] = {}  # provider -> hosts its result videos may come from (defaults per client)
     price_overrides: dict[str, float] = {}  # price key (see zipx_core.routing.DEFAULT_PRICES) -> $/s
 
     def settings(self):
@@ -154,7 +155,8 @@ class Generation(dg.ConfigurableResource):
             ("happyhorse", self.dashscope_api_key, lambda **kw: HappyHorseProvider(self.dashscope_api_key, **kw)),
         ):
             if key:
-                made[name] = build(base_url=self.base_urls.get(name), prices=prices)
+                hosts = tuple(self.download_hosts[name]) if name in self.download_hosts else None
+                made[name] = build(base_url=self.base_urls.get(name), prices=prices, download_hosts=hosts)
         return made
 
 

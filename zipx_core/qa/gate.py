@@ -154,10 +154,13 @@ def correction_request(request: GenerationRequest, verdict: Verdict, bibles: Bib
 
 class Gate:
     def __init__(self, bibles: Bibles, references: ReferenceSet, store, embedder: Embedder, embedder_note: str,
-                 settings: RenderSettings, renderer: LocalRenderer | None = None, config: GateConfig = GateConfig()):
+                 settings: RenderSettings, renderer: LocalRenderer | None = None, config: GateConfig = GateConfig(),
+                 retake=None):
         self.bibles, self.references, self.store = bibles, references, store
         self.embedder, self.embedder_note, self.settings = embedder, embedder_note, settings
         self.renderer = renderer or LocalRenderer()
+        # (request, attempt) -> Take: the local renderer by default; the engine's router when hosted models are set up
+        self.retake = retake or (lambda request, attempt: render_take(request, self.renderer, self.store, attempt))
         self.clean = LocalRenderer()  # draws set-up references: never injects failures
         self.config = config
         self.cache = ReferenceCache()
@@ -249,7 +252,7 @@ class Gate:
             retry = correction_request(request, history[-1][0], self.bibles, self.references, attempt)
             if note:
                 retry = retry.model_copy(update={"prompt": f"{retry.prompt}\nREVIEWER: {note}"})
-            history.append(self.evaluate(render_take(retry, self.renderer, self.store, attempt), retry))
+            history.append(self.evaluate(self.retake(retry, attempt), retry))
             verdicts.append(history[-1][0])
 
         attempt = 1

@@ -5,6 +5,7 @@ from collections import Counter
 import dagster as dg
 
 from zipx_core.audio import apply_speech_timing
+from zipx_core.generation import retake_function
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, ReferenceSet, SceneBibles, Script, ShotsManifest, Storyboard
 from zipx_core.naming import slug
@@ -15,7 +16,7 @@ from zipx_core.qa.review import ReviewDecision, load_decisions, save_decision
 from zipx_dagster.gpu import QA_POOL, qa_k8s_config
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions, drama_partitions
-from zipx_dagster.resources import ArtifactStore, ClipModel, LocalFailures, RenderConfig
+from zipx_dagster.resources import ArtifactStore, ClipModel, Generation, LocalFailures, RenderConfig
 
 OWNERS = ["team:zipx"]
 
@@ -89,7 +90,7 @@ def approved_frames(
     config: ReviewConfig,
     storyboard: Storyboard, episode_audio: EpisodeAudio, shots: ShotsManifest,
     character_bible: CharacterBibles, scene_bible: SceneBibles, reference_frames: ReferenceSet,
-    artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel,
+    artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel, generation: Generation,
 ):
     drama, episode = drama_and_episode(context)
     embedder, note = clip.load()
@@ -97,7 +98,12 @@ def approved_frames(
     store = artifacts.store()
     calibrated = store.get_record("thresholds", slug(embedder.name))  # written by `zipx calibrate`
     gate_config = GateConfig(thresholds=Thresholds(**calibrated)) if calibrated else GateConfig()
-    gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(), renderer=failures.renderer(), config=gate_config)
+    renderer = failures.renderer()
+    timed = apply_speech_timing(storyboard, episode_audio)
+    retake = retake_function(timed, store, render.settings(), generation.settings(),
+                             renderer, generation.providers, reference_url=getattr(store, "presigned_url", None))
+    gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(),
+                renderer=renderer, config=gate_config, retake=retake)
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
@@ -108,7 +114,7 @@ def approved_frames(
     for shot_id, reviewer_note in config.regenerate.items():
         save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="regenerate", note=reviewer_note))
     decisions = load_decisions(store, drama, episode)
-    report = gate.run(apply_speech_timing(storyboard, episode_audio), shots, on_progress=progress, decisions=decisions)
+    report = gate.run(timed, shots, on_progress=progress, decisions=decisions)
     pass_rate = report.first_attempt_pass_rate
     approved = [o for o in report.outcomes if o.status == "approved"]
     below = report.drift_in_pool()

@@ -1,0 +1,70 @@
+"""The episode job with a hosted model (Seedance, against the local protocol server):
+keys from the environment as dg.EnvVar and nowhere else, every shot routed to the
+model that has a key, the gate's regenerations made on it too, costs and routes in
+the metadata, a budget that stops the run keeping what was made, and a re-run that
+submits nothing already made."""
+
+import dagster as dg
+import pytest
+
+from zipx_dagster.definitions import build_definitions
+from zipx_dagster.demo import register_drama
+from zipx_dagster.partitions import drama_episode_key
+from zipx_dagster.resources import Generation, RenderConfig
+from tests.dagster.test_review import SCRIPT
+from tests.providers_server import KEYS, FakeProviders
+
+pytestmark = pytest.mark.slow
+
+
+def definitions(home, fake, budget=None):
+    generation = Generation(ark_api_key=dg.EnvVar("ARK_API_KEY"), base_urls={"seedance": fake.url},
+                            download_hosts={"seedance": ["127.0.0.1"]}, budget_episode_usd=budget)
+    return build_definitions(home, RenderConfig(width=160, height=90), generation=generation)
+
+
+def test_an_episode_on_a_hosted_model_with_routes_costs_and_a_budget(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARK_API_KEY", KEYS["seedance"])
+    script = tmp_path / "lab.fountain"
+    script.write_text(SCRIPT)
+    key = drama_episode_key("lab", "ep01")
+    with FakeProviders(width=160, height=90) as fake, dg.instance_for_test() as instance:
+        register_drama(instance, script, tmp_path / "inbox")
+        assert definitions(tmp_path, fake).resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key="lab").success
+
+        # a budget of one cent: the first submission is refused, nothing is paid, the run fails saying why
+        broke = definitions(tmp_path, fake, budget=0.01).resolve_job_def("episode_job")
+        result = broke.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+        assert not result.success and fake.submissions == []
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "budget for episode ep01 is $0.01" in str(failure.event_specific_data.error)
+
+        job = definitions(tmp_path, fake).resolve_job_def("episode_job")
+        assert job.execute_in_process(instance=instance, partition_key=key).success
+        shots = instance.fetch_materializations(dg.AssetKey("shots"), limit=1).records[0].asset_materialization.metadata
+        first_round = len(fake.submissions)
+        assert shots["providers"].value == {"seedance": shots["takes"].value}
+        assert shots["cost_usd"].value > 0 and shots["all_veo3_cost_usd"].value > shots["estimated_cost_usd"].value
+        assert "seedance" in shots["route_table"].value
+        assert first_round == shots["takes"].value
+        # the fake's flat grey clips fail continuity from the start: the gate stops the scene for re-planning
+        gate = instance.fetch_materializations(dg.AssetKey("approved_frames"), limit=1).records[0].asset_materialization
+        assert gate.metadata["failure_clusters"].value == [1]
+
+        # a reviewer asks for another take: the gate's regeneration is made on the hosted model too
+        shot = "ep01-sc001-02"
+        again = {"ops": {"approved_frames": {"config": {"regenerate": {shot: "warmer light"}}}}}
+        assert job.execute_in_process(instance=instance, partition_key=key, run_config=again).success
+        assert len(fake.submissions) == first_round + 1
+        assert "REVIEWER: warmer light" in fake.submissions[-1][1]["content"][0]["text"]
+
+        # again: nothing is submitted twice
+        assert job.execute_in_process(instance=instance, partition_key=key, run_config=again).success
+        assert len(fake.submissions) == first_round + 1
+
+        # the key is in no log, no metadata and no file
+        logs = "".join(str(e) for e in instance.all_logs(result.run_id)) + str(shots) + str(gate.metadata)
+        assert KEYS["seedance"] not in logs
+        for path in tmp_path.rglob("*"):
+            if path.is_file() and path.suffix in (".json", ".yaml", ".txt", ".log", ""):
+                assert KEYS["seedance"].encode() not in path.read_bytes(), path
