@@ -30,8 +30,8 @@ KLING_ACCESS, KLING_SECRET = "kling-access-key", "kling-secret-key-of-at-least-3
 class Fault:
     provider: str  # veo3 | kling | seedance | happyhorse | * (any)
     phase: str  # submit | poll | download | outcome
-    kind: str  # 429 | 500 | malformed | policy | failed | expired | truncated | foreign | wrong_length
-    retry_after: float | None = None
+    kind: str  # 429 | 500 | malformed | policy | hang | failed | expired | truncated | corrupt | gone | foreign | wrong_length
+    retry_after: float | None = None  # for 429; for hang, how long the server sits on the request
 
 
 @dataclass
@@ -155,6 +155,9 @@ def _handler(fake: FakeProviders):
             fault = fake.fault(provider, phase)
             if not fault:
                 return False
+            if fault.kind == "hang":  # past the client's timeout, then carry on as if nothing happened
+                time.sleep(fault.retry_after or 2)
+                return False
             if fault.kind == "429":
                 self.send(429, {"message": "rate limited"}, {"Retry-After": str(fault.retry_after or 0)})
             elif fault.kind == "500":
@@ -232,8 +235,12 @@ def _handler(fake: FakeProviders):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if task.outcome == "gone":  # the signed URL expired
+                return self.send(403, {"message": "Request has expired"})
             seconds = task.duration_s + (3 if task.outcome == "wrong_length" else 0)
             data = fake.video(seconds)
+            if task.outcome == "corrupt":
+                data = bytes((b * 7 + 13) % 256 for b in data)
             if task.outcome == "truncated":
                 self.send_response(200)
                 self.send_header("Content-Type", "video/mp4")

@@ -39,6 +39,7 @@ from zipx_core.providers import (
     LocalRenderer,
     ProviderError,
     RequestRejected,
+    SubmissionUnknown,
     TaskFailed,
 )
 from zipx_core.routing import DEFAULT_PRICES, Quality, Route, all_on, plan_route
@@ -159,6 +160,12 @@ class Budget:
             charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd}
             self.store.put_record("spend", self.drama, ledger)
 
+    async def refund(self, digest: str) -> None:
+        async with self.lock:
+            ledger = self.store.get_record("spend", self.drama) or {"charges": {}}
+            if ledger["charges"].pop(digest, None) is not None:
+                self.store.put_record("spend", self.drama, ledger)
+
     def spent(self) -> dict[str, float]:
         charges = (self.store.get_record("spend", self.drama) or {"charges": {}})["charges"].values()
         return {"episode": round(sum(c["usd"] for c in charges if c["episode"] == self.episode), 4),
@@ -209,7 +216,7 @@ class Generator:
                 last_error = error
                 self.stats.retried[route.provider] += 1
                 attempt += 1
-            except (BudgetExceeded, RequestRejected):
+            except (BudgetExceeded, RequestRejected, SubmissionUnknown):
                 raise
             except ProviderError as error:  # down after retries: route around it
                 self.available.discard(route.provider)
@@ -228,19 +235,23 @@ class Generator:
             self.inflight[digest] = asyncio.ensure_future(self._make(provider, seeded, route, attempt, digest))
         return await self.inflight[digest]
 
-    def _job(self, request: GenerationRequest, route: Route) -> Job:
+    def _job(self, request: GenerationRequest, route: Route, digest: str) -> Job:
         stills = [uri for uri in request.reference_frames if self.store.exists(uri)]
-        return Job(request=request, model=route.model, duration_s=int(route.duration_s), resolution=route.resolution,
+        return Job(request=request, model=route.model, duration_s=int(route.duration_s), resolution=route.resolution, key=digest,
                    reference_images=[self.store.path(uri).read_bytes() for uri in stills],
                    reference_urls=[self.reference_url(uri) for uri in stills] if self.reference_url else [])
 
     async def _make(self, provider: HostedProvider, request: GenerationRequest, route: Route, attempt: int, digest: str) -> Take:
-        job = provider.prepare(self._job(request, route))
+        job = provider.prepare(self._job(request, route, digest))
         async with self.slots[provider.name]:
             task = self.store.get_record("tasks", digest)
-            if task:
+            if task and task.get("task_id"):
                 task_id = task["task_id"]
                 self.stats.resumed[provider.name] += 1
+            elif task and task.get("state") == "submitting":
+                raise SubmissionUnknown(provider.name, f"an earlier submission of {request.shot_id} was sent and its answer lost "
+                                        f"(task record {digest[:12]}); not sent again: check the provider's console, "
+                                        f"then delete records/tasks/{digest}.json to send it again")
             else:
                 if self.stopped:
                     raise BudgetExceeded(self.stopped)
@@ -251,10 +262,18 @@ class Generator:
                     self.stopped = str(error)
                     raise
                 await self.rates[provider.name].wait()
-                task_id = await provider.submit(job)
+                record = {"provider": provider.name, "model": route.model, "shot_id": request.shot_id, "state": "submitting"}
+                self.store.put_record("tasks", digest, record)  # a crash from here on is never answered by sending again
+                try:
+                    task_id = await provider.submit(job)
+                except SubmissionUnknown:
+                    raise
+                except ProviderError:  # refused or never delivered: nothing made, nothing to pay
+                    self.store.put_record("tasks", digest, {**record, "state": "not_sent"})
+                    await self.budget.refund(digest)
+                    raise
                 # saved before the first poll: from here on a crash costs nothing
-                self.store.put_record("tasks", digest, {"provider": provider.name, "model": route.model,
-                                                        "task_id": task_id, "shot_id": request.shot_id, "submitted_at": time.time()})
+                self.store.put_record("tasks", digest, {**record, "state": "submitted", "task_id": task_id, "submitted_at": time.time()})
                 self.stats.submitted[provider.name] += 1
             state = await provider.wait(task_id, self.sleep)
         # the job is done at the provider: its slot is free while we fetch and conform the clip

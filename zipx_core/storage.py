@@ -81,7 +81,7 @@ class LocalArtifactStore:
         size = source.stat().st_size
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            staging = target.with_name(f".{target.name}.{os.getpid()}.partial")
+            staging = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.partial")
             shutil.move(str(source), staging)
             os.replace(staging, target)
         return Artifact(uri=URI_PREFIX + key, sha256=sha, size=size)

@@ -133,6 +133,7 @@ class Generation(dg.ConfigurableResource):
     dashscope_api_key: str | None = None
     base_urls: dict[str, str] = {}  # provider -> API base, for other regions or a gateway
     download_hosts: dict[str, list[str]] = {}  # provider -> hosts its result videos may come from (defaults per client)
+    allow_private_hosts: bool = False  # fetch results from loopback/private addresses: local test servers only
     price_overrides: dict[str, float] = {}  # price key (see zipx_core.routing.DEFAULT_PRICES) -> $/s
 
     def settings(self):
@@ -156,7 +157,8 @@ class Generation(dg.ConfigurableResource):
         ):
             if key:
                 hosts = tuple(self.download_hosts[name]) if name in self.download_hosts else None
-                made[name] = build(base_url=self.base_urls.get(name), prices=prices, download_hosts=hosts)
+                made[name] = build(base_url=self.base_urls.get(name), prices=prices, download_hosts=hosts,
+                                   allow_private=self.allow_private_hosts)
         return made
 
 

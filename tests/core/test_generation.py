@@ -30,12 +30,13 @@ def board(sample_script, sample_bibles):
 
 
 def seedance(fake):
-    return SeedanceProvider(KEYS["seedance"], base_url=fake.url, retry=FAST, download_hosts=("127.0.0.1",), prices=DEFAULT_PRICES)
+    return SeedanceProvider(KEYS["seedance"], base_url=fake.url, retry=FAST, download_hosts=("127.0.0.1",), prices=DEFAULT_PRICES,
+                            allow_private=True)
 
 
 def kling(fake):
     return KlingProvider(KLING_ACCESS, KLING_SECRET, base_url=fake.url, retry=FAST, download_hosts=("127.0.0.1",),
-                         prices=DEFAULT_PRICES)
+                         prices=DEFAULT_PRICES, allow_private=True)
 
 
 def run(board, bibles, store, providers, generation=GenerationSettings(), shots=None):
@@ -144,7 +145,7 @@ bibles = extract_bibles(script, "harbour_lights")
 board = plan_episode(script, "ep01", bibles, "harbour_lights")
 board = board.model_copy(update={"shots": board.shots[:8]})
 retry = RetryPolicy(base_delay_s=0.01, poll_interval_s=0.05)
-provider = SeedanceProvider("%s", base_url=url, retry=retry, download_hosts=("127.0.0.1",), prices=DEFAULT_PRICES)
+provider = SeedanceProvider("%s", base_url=url, retry=retry, download_hosts=("127.0.0.1",), prices=DEFAULT_PRICES, allow_private=True)
 settings = GenerationSettings(concurrency={"seedance": 8}, submissions_per_minute={})
 asyncio.run(generate_episode(board, bibles, LocalArtifactStore(root), RenderSettings(width=128, height=72), settings,
                              providers={"seedance": provider}))

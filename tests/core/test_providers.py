@@ -32,7 +32,7 @@ DURATION = {"veo3": 4, "kling": 5, "seedance": 3, "happyhorse": 3}
 
 
 def client(name: str, fake: FakeProviders, api_key: str | None = None):
-    common = dict(retry=FAST, download_hosts=("127.0.0.1",), prices={"veo-3.1-generate-preview": 0.2})
+    common = dict(retry=FAST, download_hosts=("127.0.0.1",), allow_private=True, prices={"veo-3.1-generate-preview": 0.2})
     if name == "veo3":
         return VeoProvider(api_key or KEYS["veo3"], base_url=f"{fake.url}/v1beta", **common)
     if name == "kling":
@@ -84,7 +84,7 @@ def test_submit_poll_download_in_the_documented_shapes(name, fake, tmp_path):
                                       "negativePrompt": "blurry", "generateAudio": False}
     elif name == "kling":
         assert body["model_name"] == "kling-v2-6" and body["mode"] == "std" and body["duration"] == "5"
-        assert body["external_task_id"] == "ep01-sc001-01" and 0 <= body["cfg_scale"] <= 1
+        assert body["external_task_id"] == "ep01-sc001-01" and 0 <= body["cfg_scale"] <= 1  # the job's key when it has one
     elif name == "seedance":
         assert body["model"] == MODELS["seedance"] and body["content"][0] == {"type": "text", "text": job(name).request.prompt}
         assert body["duration"] == 3 and body["seed"] == 42 and body["ratio"] == "16:9"
@@ -166,7 +166,8 @@ def test_an_expired_job_is_task_failed(name, fake, tmp_path):
 
 @pytest.mark.parametrize("name", PROVIDERS)
 @pytest.mark.parametrize("kind, message", [("truncated", "broken off|truncated"), ("foreign", "not allowed"),
-                                           ("wrong_length", "asked for")])
+                                           ("wrong_length", "asked for"), ("corrupt", "not a decodable video"),
+                                           ("gone", "HTTP 403")])
 def test_bad_downloads_are_refused(name, kind, message, fake, tmp_path):
     fake.faults = [Fault(name, "outcome", kind)]
     with pytest.raises(DownloadRejected, match=message):
@@ -203,3 +204,64 @@ def test_veo_takes_reference_images_at_eight_seconds_only(fake, tmp_path):
     assert prepared.duration_s == 8
     assert provider.body(prepared)["instances"][0]["referenceImages"][0]["referenceType"] == "asset"
     asyncio.run(provider.aclose())
+
+
+def test_a_result_host_that_resolves_to_a_private_address_is_refused_by_default(fake, tmp_path):
+    provider = SeedanceProvider(KEYS["seedance"], base_url=fake.url, retry=FAST, download_hosts=("127.0.0.1", "localhost"))
+
+    async def run():
+        try:
+            task_id = await provider.submit(job("seedance"))
+            state = await provider.wait(task_id)
+            await provider.download(state.video_url.replace("127.0.0.1", "localhost"), tmp_path / "x.mp4", job("seedance"))
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(DownloadRejected, match="non-public address"):
+        asyncio.run(run())
+    assert fake.counts["seedance:download"] == 0
+
+
+def test_the_download_size_cap_holds(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr("zipx_core.providers.base.MAX_VIDEO_BYTES", 1000)
+    with pytest.raises(DownloadRejected, match="cap"):
+        asyncio.run(make("kling", fake, tmp_path))
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_poll_that_hangs_past_the_timeout_is_retried(name, fake, tmp_path):
+    fake.faults = [Fault(name, "poll", "hang", retry_after=1.0)]
+    provider_retry = FAST.model_copy(update={"timeout_s": 0.3})
+    provider = client(name, fake)
+    provider.retry = provider_retry
+    provider.client.timeout = provider_retry.timeout_s
+
+    async def run():
+        try:
+            state = await provider.wait(await provider.submit(job(name)))
+            await provider.download(state.video_url, tmp_path / "x.mp4", job(name))
+        finally:
+            await provider.aclose()
+
+    asyncio.run(run())
+    assert len(fake.submissions) == 1
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_submission_whose_answer_is_lost_is_not_sent_again(name, fake, tmp_path):
+    from zipx_core.providers import SubmissionUnknown
+
+    fake.faults = [Fault(name, "submit", "hang", retry_after=1.0)]
+    provider = client(name, fake)
+    provider.client.timeout = 0.3
+
+    async def run():
+        try:
+            await provider.submit(job(name))
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(SubmissionUnknown, match="not retried"):
+        asyncio.run(run())
+    time.sleep(1.2)  # the server carries on and makes the job: one job, never two
+    assert fake.counts[f"{name}:submit"] == 1

@@ -7,6 +7,7 @@ from zipx_core.providers.base import (
     ProviderError,
     RequestRejected,
     RetryPolicy,
+    SubmissionUnknown,
     TaskFailed,
     VideoProvider,
 )
@@ -22,5 +23,5 @@ CAPABILITIES = {name: cls.capabilities for name, cls in HOSTED.items()}
 __all__ = [
     "CAPABILITIES", "HOSTED", "Capabilities", "ContentPolicyRejected", "DownloadRejected", "HappyHorseProvider",
     "HostedProvider", "Job", "KlingProvider", "LocalRenderer", "ProviderError", "RequestRejected", "RetryPolicy",
-    "SeedanceProvider", "TaskFailed", "VeoProvider", "VideoProvider",
+    "SeedanceProvider", "SubmissionUnknown", "TaskFailed", "VeoProvider", "VideoProvider",
 ]

@@ -9,6 +9,7 @@ provider, the path and the status, never headers."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import random
@@ -44,6 +45,15 @@ class ProviderError(Exception):
     def __init__(self, provider: str, message: str, status: int | None = None):
         super().__init__(f"{provider}: {message}")
         self.provider, self.status = provider, status
+
+
+class SubmissionUnknown(ProviderError):
+    """A submission whose answer was lost after it was sent: the job may exist. Not
+    retried, so nothing is paid for twice; the shot is reported for a person to check."""
+
+
+# Failures where the request never left: safe to send again, even a submission.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class RequestRejected(ProviderError):
@@ -92,6 +102,7 @@ class Job:
     resolution: str
     reference_images: list[bytes] = field(default_factory=list)  # PNG bytes of the locked stills
     reference_urls: list[str] = field(default_factory=list)  # the same stills where the store can serve URLs
+    key: str = ""  # the request's hash: unique per drama, shot, attempt and settings
 
 
 class RetryPolicy(BaseModel):
@@ -150,13 +161,15 @@ class HostedProvider(VideoProvider):
     download_hosts: tuple[str, ...]  # where result videos may come from (suffix match)
 
     def __init__(self, api_key: str, base_url: str | None = None, retry: RetryPolicy | None = None,
-                 download_hosts: tuple[str, ...] | None = None, prices: dict[str, float] | None = None):
+                 download_hosts: tuple[str, ...] | None = None, prices: dict[str, float] | None = None,
+                 allow_private: bool = False):
         if not api_key:
             raise ValueError(f"{self.name}: no API key")
         self._key = api_key
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.allowed_hosts = tuple(download_hosts or self.download_hosts)
+        self.allow_private = allow_private  # loopback and private addresses: local test servers only
         self.prices = prices or {}
         self.client = httpx.AsyncClient(timeout=self.retry.timeout_s, follow_redirects=False)
 
@@ -188,6 +201,9 @@ class HostedProvider(VideoProvider):
             try:
                 response = await self.client.request(method, url, json=body, headers=self.headers())
             except (httpx.TimeoutException, httpx.TransportError) as error:
+                if method == "POST" and not isinstance(error, NOT_SENT):
+                    # the job may have been created: submitting again could pay twice
+                    raise SubmissionUnknown(self.name, f"{where}: {type(error).__name__} after sending; not retried") from None
                 if attempt == self.retry.attempts:
                     raise ProviderError(self.name, f"{where}: {type(error).__name__} after {attempt} tries") from None
                 await asyncio.sleep(self.retry.backoff(attempt))
@@ -245,6 +261,21 @@ class HostedProvider(VideoProvider):
         host = parts.hostname or ""
         return parts.scheme in ("https", "http") and any(host == h or host.endswith("." + h) for h in self.allowed_hosts)
 
+    async def _check_address(self, url: str) -> None:
+        """An allowed name must not lead inside: every address it resolves to must be
+        public (no loopback, private, link-local or metadata address) unless allowed."""
+        if self.allow_private:
+            return
+        host = urlsplit(url).hostname or ""
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError:
+            raise DownloadRejected(self.name, f"result host {host!r} does not resolve") from None
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            if not address.is_global:
+                raise DownloadRejected(self.name, f"result host {host!r} resolves to a non-public address")
+
     async def download(self, url: str, dest: Path, job: Job) -> None:
         """Streams the result into `dest` (never keeping the URL: they expire), following
         redirects only within the allow-list, then checks it is the asked video."""
@@ -263,6 +294,7 @@ class HostedProvider(VideoProvider):
         for _ in range(5):
             if not self._host_allowed(url):
                 raise DownloadRejected(self.name, f"result host {urlsplit(url).hostname!r} is not allowed")
+            await self._check_address(url)
             async with self.client.stream("GET", url, headers=self.download_headers(url)) as response:
                 if response.is_redirect:
                     url = urljoin(url, response.headers.get("location", ""))

@@ -55,7 +55,7 @@ class KlingProvider(HostedProvider):
             "mode": mode or "std",
             "duration": str(job.duration_s),
             "aspect_ratio": "16:9" if job.request.width >= job.request.height else "9:16",
-            "external_task_id": job.request.shot_id,
+            "external_task_id": (job.key or job.request.shot_id)[:64],  # unique per account: one per request
         }
         if job.reference_images:
             import base64
