@@ -56,6 +56,7 @@ class FakeProviders:
 
     def __post_init__(self):
         self.tasks: dict[str, FakeTask] = {}
+        self.job_of_submission: list[str] = []
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.videos: dict[float, bytes] = {}
@@ -92,10 +93,13 @@ class FakeProviders:
                 path.unlink()
             return self.videos[seconds]
 
-    def new_task(self, provider: str, duration_s: float) -> str:
+    def new_task(self, provider: str, body: dict, duration_s: float) -> str:
+        """A job made from an accepted submission (counted in `submissions`, with its task id beside it)."""
         outcome = self.fault(provider, "outcome")
         task_id = f"{provider}-task-{next(self.ids)}"
         with self.lock:
+            self.submissions.append((provider, body))
+            self.job_of_submission.append(task_id)
             self.tasks[task_id] = FakeTask(provider, duration_s, time.monotonic() + self.job_seconds, outcome.kind if outcome else None)
             self.max_running = max(self.max_running, sum(not t.reported_done for t in self.tasks.values()))
         return task_id
@@ -179,25 +183,23 @@ def _handler(fake: FakeProviders):
                 return self.send(401, {"code": 1000, "message": "authentication failed"})
             if self.scripted(provider, "submit"):
                 return
-            with fake.lock:
-                fake.submissions.append((provider, body))
             if provider == "veo3":
                 assert path.endswith(":predictLongRunning"), path
                 duration = body["parameters"]["durationSeconds"]
-                task = fake.new_task(provider, duration)
+                task = fake.new_task(provider, body, duration)
                 return self.send(200, {"name": f"models/veo/operations/{task}"})
             if provider == "kling":
                 assert body["duration"] in ("5", "10"), body["duration"]
-                task = fake.new_task(provider, int(body["duration"]))
+                task = fake.new_task(provider, body, int(body["duration"]))
                 return self.send(200, {"code": 0, "message": "SUCCEED", "data": {"task_id": task, "task_status": "submitted"}})
             if provider == "seedance":
                 assert body["content"][0]["type"] == "text"
-                task = fake.new_task(provider, body["duration"])
+                task = fake.new_task(provider, body, body["duration"])
                 return self.send(200, {"id": task})
             assert body["model"].startswith("happyhorse-") and "prompt" in body["input"], body
             if len(body["input"]["prompt"]) > 5000:
                 return self.send(400, {"code": "InvalidParameter", "message": "prompt too long"})
-            task = fake.new_task(provider, body["parameters"]["duration"])
+            task = fake.new_task(provider, body, body["parameters"]["duration"])
             return self.send(200, {"request_id": "r", "output": {"task_id": task, "task_status": "PENDING"}})
 
         def do_GET(self):

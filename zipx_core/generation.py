@@ -75,6 +75,10 @@ class BudgetExceeded(RuntimeError):
     pass
 
 
+class NoModelAvailable(RuntimeError):
+    pass
+
+
 def request_hash(provider: str, model: str, request: GenerationRequest, attempt: int = 1, **settings) -> str:
     payload = json.dumps(
         {"provider": provider, "model": model, "attempt": attempt, "request": request.model_dump(mode="json"), **settings},
@@ -203,15 +207,26 @@ class Generator:
         """The shot's take: up to MAX_ATTEMPTS jobs; a provider that is down is replaced
         by the next fallback without using up an attempt."""
         attempt, last_error = 1, None
+        # the shot's take from an earlier run, whichever model and attempt made it: never paid for again
+        made_key = request_hash("shot", self.generation.quality.value, request)
+        made = self.store.get_record("shot_takes", made_key)
+        if made and _cached(self.store, made["request_hash"]):
+            self.stats.cached += 1
+            return _cached(self.store, made["request_hash"])
         while attempt <= MAX_ATTEMPTS:
             route = self.route(request, shot)
+            if route.provider == "local" and self.providers:
+                # hosted models are set up but none can take the shot now: fail it, never a stand-in render
+                raise NoModelAvailable(f"no model can take {request.shot_id} now: {route.reason}")
             if route.provider == "local":
                 async with self.local_slots:
                     take = await asyncio.to_thread(render_take, request, self.renderer, self.store)
                 # the route is this run's (the dial may have changed since the take was made)
                 return take.model_copy(update={"intended_provider": route.intended, "estimated_cost_usd": route.estimated_cost_usd})
             try:
-                return await self.hosted_take(request, route, attempt)
+                take = await self.hosted_take(request, route, attempt)
+                self.store.put_record("shot_takes", made_key, {"request_hash": take.request_hash})
+                return take
             except (ContentPolicyRejected, TaskFailed, DownloadRejected) as error:
                 last_error = error
                 self.stats.retried[route.provider] += 1

@@ -36,6 +36,18 @@ def clients(fake, down: str | None):
     return made
 
 
+def assert_sent_again_only_after_failing(fake: FakeProviders) -> None:
+    """The same job body twice is a new attempt after a failed one (models without a seed
+    parameter, Veo on the Gemini API and Kling, get the same body); never a second
+    payment for a job that succeeded or may still be running."""
+    jobs: dict[str, list[str]] = {}
+    for (_, body), task_id in zip(fake.submissions, fake.job_of_submission):
+        jobs.setdefault(repr(body), []).append(task_id)
+    for body, task_ids in jobs.items():
+        for earlier in task_ids[:-1]:
+            assert fake.tasks[earlier].outcome in OUTCOMES, (earlier, body[:200])
+
+
 def storm(seed: int, count: int) -> list[Fault]:
     rng = random.Random(seed)
     faults = []
@@ -75,12 +87,11 @@ def test_every_shot_ends_with_a_take_or_a_reason_under_a_storm_of_faults(seed, d
         assert sorted(made | set(manifest.failed)) == sorted(shot_ids)  # none silently missing
         assert not made & set(manifest.failed)
         assert all(reason.strip() for reason in manifest.failed.values())
-        assert down not in {t.provider for t in manifest.takes}  # routed around the model that was down
-        assert injected - len(fake.faults) > 20  # the storm hit
-        # bounded: at most MAX_ATTEMPTS jobs per shot, and no job body sent twice
+        assert {t.provider for t in manifest.takes} <= set(PROVIDERS) - {down}  # routed around it; never a local stand-in
+        assert injected - len(fake.faults) >= 10  # the storm hit (faults for the model that is down never fire)
+        # bounded: at most MAX_ATTEMPTS jobs per shot, and a job sent again only after it failed
         assert len(fake.submissions) <= MAX_ATTEMPTS * len(shot_ids)
-        bodies = Counter(repr(body) for _, body in fake.submissions)
-        assert max(bodies.values()) == 1
+        assert_sent_again_only_after_failing(fake)
         print(f"seed {seed}: {injected - len(fake.faults)} faults hit, {len(manifest.takes)} takes, "
               f"{len(manifest.failed)} failed: {Counter(r.split(':')[0] for r in manifest.failed.values())}")
 
@@ -89,6 +100,6 @@ def test_every_shot_ends_with_a_take_or_a_reason_under_a_storm_of_faults(seed, d
         before = len(fake.submissions)
         again, stats = run(fake)
         assert {t.shot_id for t in again.takes} | set(again.failed) == set(shot_ids)
-        assert stats.cached >= len([t for t in manifest.takes if t.provider != "local"])
-        new = Counter(repr(body) for _, body in fake.submissions[before:])
-        assert not set(new) & set(bodies)  # no submission of the first run repeated
+        assert len(fake.submissions) - before <= MAX_ATTEMPTS * len(manifest.failed)  # only shots that had no take
+        assert stats.cached >= len(manifest.takes)
+        assert_sent_again_only_after_failing(fake)  # nothing made in the first run is paid for again
