@@ -16,7 +16,7 @@ from zipx_core.models import Script
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.storyboard import plan_episode
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 # Pieces of screenplays, and the things that break parsers, put together at random.
 PIECES = [
@@ -82,4 +82,4 @@ def test_an_enormous_file_is_refused_before_it_is_read(tmp_path):
     started = time.monotonic()
     with pytest.raises(ScriptError, match="huge.fountain") as error:
         load_drama(path)
-    assert "MB" in error.value.reason and time.monotonic() - started < 2
+    assert "the limit is" in error.value.reason and time.monotonic() - started < 2
