@@ -149,26 +149,29 @@ class Budget:
         self.lock = asyncio.Lock()
 
     async def charge(self, digest: str, usd: float, shot_id: str) -> None:
+        # the asyncio lock orders this run's shots; the store's lock, other runs of the drama on this machine
         async with self.lock:
-            ledger = self.store.get_record("spend", self.drama) or {"charges": {}}
-            charges = ledger["charges"]
-            if digest in charges:
-                return
-            episode_spent = sum(c["usd"] for c in charges.values() if c["episode"] == self.episode)
-            drama_spent = sum(c["usd"] for c in charges.values())
-            for scope, spent, limit in (("episode " + self.episode, episode_spent, self.settings.budget_episode_usd),
-                                        ("drama " + self.drama, drama_spent, self.settings.budget_drama_usd)):
-                if limit is not None and spent + usd > limit + 1e-9:
-                    raise BudgetExceeded(f"budget for {scope} is ${limit:.2f}: ${spent:.2f} spent, "
-                                         f"{shot_id} would add ${usd:.2f}; no new submissions")
-            charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd}
-            self.store.put_record("spend", self.drama, ledger)
+            with self.store.locked(f"spend-{self.drama}"):
+                ledger = self.store.get_record("spend", self.drama) or {"charges": {}}
+                charges = ledger["charges"]
+                if digest in charges:
+                    return
+                episode_spent = sum(c["usd"] for c in charges.values() if c["episode"] == self.episode)
+                drama_spent = sum(c["usd"] for c in charges.values())
+                for scope, spent, limit in (("episode " + self.episode, episode_spent, self.settings.budget_episode_usd),
+                                            ("drama " + self.drama, drama_spent, self.settings.budget_drama_usd)):
+                    if limit is not None and spent + usd > limit + 1e-9:
+                        raise BudgetExceeded(f"budget for {scope} is ${limit:.2f}: ${spent:.2f} spent, "
+                                             f"{shot_id} would add ${usd:.2f}; no new submissions")
+                charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd}
+                self.store.put_record("spend", self.drama, ledger)
 
     async def refund(self, digest: str) -> None:
         async with self.lock:
-            ledger = self.store.get_record("spend", self.drama) or {"charges": {}}
-            if ledger["charges"].pop(digest, None) is not None:
-                self.store.put_record("spend", self.drama, ledger)
+            with self.store.locked(f"spend-{self.drama}"):
+                ledger = self.store.get_record("spend", self.drama) or {"charges": {}}
+                if ledger["charges"].pop(digest, None) is not None:
+                    self.store.put_record("spend", self.drama, ledger)
 
     def spent(self) -> dict[str, float]:
         charges = (self.store.get_record("spend", self.drama) or {"charges": {}})["charges"].values()

@@ -9,6 +9,8 @@ production's, for AWS S3 or any S3-compatible server.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -62,6 +64,16 @@ def record_key(kind: str, name: str) -> str:
     return f"records/{kind}/{name}.json"
 
 
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class LocalArtifactStore:
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
@@ -91,6 +103,11 @@ class LocalArtifactStore:
 
     def exists(self, uri: str) -> bool:
         return self.path(uri).is_file()
+
+    @contextlib.contextmanager
+    def locked(self, name: str):
+        """An exclusive lock across processes on this machine (read-modify-write of a record)."""
+        yield from _file_lock(self.root / "locks" / f"{name}.lock")
 
     # Small JSON records (e.g. a finished request's take), keyed by a hash or a name.
     def _record_path(self, kind: str, name: str) -> Path:
@@ -191,6 +208,12 @@ class S3ArtifactStore:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._object(key)}, ExpiresIn=expires_s
         )
+
+    def locked(self, name: str):
+        """Exclusive across processes on this machine only (the cache's lock file): runs
+        on several machines sharing one bucket can race on a record (e.g. the drama's
+        budget ledger); S3 conditional writes would close that gap."""
+        return self.cache.locked(name)
 
     def get_record(self, kind: str, name: str) -> dict | None:
         key = record_key(kind, name)

@@ -173,3 +173,37 @@ def test_a_run_killed_mid_generation_resumes_polling_and_pays_for_nothing_twice(
         assert len(fake.submissions) == 8  # none repeated
         spend = store.get_record("spend", "harbour_lights")["charges"]
         assert len(spend) == 8  # each charged once
+
+
+CHARGER = """
+import asyncio, sys, time
+from zipx_core.generation import Budget, BudgetExceeded, GenerationSettings
+from zipx_core.storage import LocalArtifactStore
+
+root, episode, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+budget = Budget(LocalArtifactStore(root), "drama", episode, GenerationSettings(budget_drama_usd=60.0))
+time.sleep(max(0.0, start - time.time()))  # all four start together
+
+async def main():
+    admitted = 0
+    for i in range(25):
+        try:
+            await budget.charge(f"{episode}-{i}", 1.0, f"shot-{i}")
+            admitted += 1
+        except BudgetExceeded:
+            pass
+    print(admitted)
+
+asyncio.run(main())
+"""
+
+
+def test_the_drama_budget_holds_with_episodes_charging_at_once(tmp_path):
+    """Four processes (four episodes' runs) charge $1 25 times each against one $60 drama budget."""
+    start = str(time.time() + 3)
+    workers = [subprocess.Popen([sys.executable, "-c", CHARGER, str(tmp_path), f"ep0{n}", start], cwd=REPO,
+                                stdout=subprocess.PIPE) for n in range(4)]
+    admitted = sum(int(w.communicate(timeout=60)[0]) for w in workers)
+    assert admitted == 60
+    ledger = LocalArtifactStore(tmp_path).get_record("spend", "drama")["charges"]
+    assert len(ledger) == 60 and sum(c["usd"] for c in ledger.values()) == 60.0
