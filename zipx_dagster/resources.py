@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from zipx_core.generation import RenderSettings
+from zipx_core.routing import Quality
 from zipx_core.naming import slug
 from zipx_core.script.drama import SCRIPT_SUFFIXES
 from zipx_core.providers.local import FailureModes, LocalRenderer
@@ -123,7 +124,7 @@ class Generation(dg.ConfigurableResource):
     environment (dg.EnvVar: the UI shows the variable's name, never its value) and
     never reach logs or metadata. Budgets stop new submissions when reached."""
 
-    quality: str = "balanced"  # draft | balanced | premium
+    quality: Quality = Quality.balanced  # the one dial: draft | balanced | premium
     budget_episode_usd: float | None = None
     budget_drama_usd: float | None = None
     gemini_api_key: str | None = None
@@ -243,5 +244,10 @@ class ManifestIOManager(dg.ConfigurableIOManager):
         path = self._path(context)
         if not path.is_file():
             raise FileNotFoundError(f"{context.upstream_output.asset_key.to_user_string()}: no manifest at {path}; materialize it first")
-        envelope = json.loads(path.read_text())
-        return _manifest_model(path, envelope.get("model", "")).model_validate(envelope["data"])
+        try:
+            envelope = json.loads(path.read_text())
+            return _manifest_model(path, envelope.get("model", "")).model_validate(envelope["data"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValidationError) as error:
+            detail = str(error).splitlines()[0][:300]
+            raise ValueError(f"{path}: corrupt manifest ({type(error).__name__}: {detail}); "
+                             f"re-materialize {context.upstream_output.asset_key.to_user_string()} for this partition") from None

@@ -126,7 +126,7 @@ def shots(
     drama, episode = drama_and_episode(context)
     store = artifacts.store()
     providers = generation.providers()
-    context.log.info(f"{drama} {episode}: quality {generation.quality}; hosted models with keys: "
+    context.log.info(f"{drama} {episode}: quality {generation.quality.value}; hosted models with keys: "
                      f"{', '.join(sorted(providers)) or 'none (every shot renders on local, routes still costed)'}")
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
@@ -155,7 +155,7 @@ def shots(
             "takes": len(manifest.takes),
             "frames": sum(t.frames for t in manifest.takes),
             "duration_s": round(sum(t.duration_s for t in manifest.takes), 2),
-            "quality": generation.quality,
+            "quality": generation.quality.value,
             "providers": costs["shots_by_provider"],
             "routes": costs["shots_by_route"],
             "cost_usd": costs["actual_cost_usd"],
