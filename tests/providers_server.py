@@ -26,6 +26,11 @@ KEYS = {"veo3": "veo-key", "seedance": "ark-key", "happyhorse": "dash-key"}
 KLING_ACCESS, KLING_SECRET = "kling-access-key", "kling-secret-key-of-at-least-32-bytes"
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the standard library's 5 resets connections under a burst of submissions
+    daemon_threads = True
+
+
 @dataclass
 class Fault:
     provider: str  # veo3 | kling | seedance | happyhorse | * (any)
@@ -60,8 +65,7 @@ class FakeProviders:
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.videos: dict[float, bytes] = {}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

@@ -136,13 +136,17 @@ class Generation(dg.ConfigurableResource):
     download_hosts: dict[str, list[str]] = {}  # provider -> hosts its result videos may come from (defaults per client)
     allow_private_hosts: bool = False  # fetch results from loopback/private addresses: local test servers only
     price_overrides: dict[str, float] = {}  # price key (see zipx_core.routing.DEFAULT_PRICES) -> $/s
+    concurrency: dict[str, int] = {}  # provider -> jobs at once (your account's tier), over the defaults
+    submissions_per_minute: dict[str, float] = {}  # provider -> rate limit, over the defaults; 0 = none
 
     def settings(self):
         from zipx_core.generation import GenerationSettings
 
         defaults = GenerationSettings()
         return GenerationSettings(quality=self.quality, budget_episode_usd=self.budget_episode_usd,
-                                  budget_drama_usd=self.budget_drama_usd, prices={**defaults.prices, **self.price_overrides})
+                                  budget_drama_usd=self.budget_drama_usd, prices={**defaults.prices, **self.price_overrides},
+                                  concurrency={**defaults.concurrency, **self.concurrency},
+                                  submissions_per_minute={**defaults.submissions_per_minute, **self.submissions_per_minute})
 
     def providers(self) -> dict:
         """Clients for the models that have keys."""
