@@ -1,5 +1,5 @@
-"""Load: a drama of 6 episodes × about 150 shots through Dagster against the four
-hosted models' protocols (tests/providers_server.py on 127.0.0.1, every job a few
+"""Load: a drama of 6 episodes × hundreds of shots (24 scenes: 298 each) through
+Dagster against the four hosted models' protocols (tests/providers_server.py on 127.0.0.1, every job a few
 seconds), the six episode runs at once, as the daemon's run launcher would start them:
 one process per run over one DAGSTER_HOME.
 
