@@ -5,6 +5,7 @@
   zipx storyboard FILE [--episode ep01] [--json]
   zipx calibrate FILE [--store DIR]   continuity thresholds at the equal error rate
   zipx review list | approve D E SHOT | regenerate D E SHOT --note "..."
+  zipx tasks unknown | release HASH   submissions whose answer was lost; release one once checked
 A bad script exits with status 2 and the ScriptError's file, line and reason.
 """
 
@@ -124,6 +125,30 @@ def _review(args) -> str:
     return f"{args.action} recorded for {args.drama} {args.episode} {args.shot}; re-materialize approved_frames to apply it"
 
 
+def _tasks(args) -> str:
+    """Submissions sent whose answer was lost (the job may exist at the provider): never
+    re-sent by ZipX until a person has checked the provider's console and released it."""
+    import os
+
+    from zipx_core.storage import LocalArtifactStore
+
+    store = LocalArtifactStore(Path(args.home or os.environ.get("ZIPX_HOME", ".zipx")) / "artifacts")
+    folder = store.root / "records" / "tasks"
+    unknown = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        record = json.loads(path.read_text())
+        if record.get("state") == "submitting":
+            unknown[path.stem] = record
+    if args.action == "unknown":
+        if not unknown:
+            return "no submissions with an unknown outcome"
+        return "\n".join(f"{digest}  {r['provider']} {r['model']} {r['shot_id']}" for digest, r in unknown.items())
+    if args.hash not in unknown:
+        raise SystemExit(f"error: {args.hash!r} is not a submission with an unknown outcome (see `zipx tasks unknown`)")
+    store.put_record("tasks", args.hash, {**unknown[args.hash], "state": "not_sent", "released_by_hand": True})
+    return f"released {args.hash}: the next run sends {unknown[args.hash]['shot_id']} again (on {unknown[args.hash]['provider']})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zipx", description="ZipX: screenplay to short drama")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     review.add_argument("--note", help="regenerate: what the reviewer wants changed")
     review.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx); decisions go to its artifact store")
     review.set_defaults(handler=_review)
+    tasks = commands.add_parser("tasks", help="submissions whose answer was lost: list them, release one once checked")
+    tasks.add_argument("action", choices=["unknown", "release"])
+    tasks.add_argument("hash", nargs="?", help="release: the request hash `zipx tasks unknown` shows")
+    tasks.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx)")
+    tasks.set_defaults(handler=_tasks)
     args = parser.parse_args(argv)
     try:
         print(args.handler(args))

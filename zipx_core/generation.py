@@ -267,9 +267,8 @@ class Generator:
                 task_id = task["task_id"]
                 self.stats.resumed[provider.name] += 1
             elif task and task.get("state") == "submitting":
-                raise SubmissionUnknown(provider.name, f"an earlier submission of {request.shot_id} was sent and its answer lost "
-                                        f"(task record {digest[:12]}); not sent again: check the provider's console, "
-                                        f"then delete records/tasks/{digest}.json to send it again")
+                raise SubmissionUnknown(provider.name, f"an earlier submission of {request.shot_id} was sent and its answer lost; "
+                                        f"not sent again: check the provider's console, then `zipx tasks release {digest}`")
             else:
                 if self.stopped:
                     raise BudgetExceeded(self.stopped)

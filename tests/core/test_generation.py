@@ -207,3 +207,29 @@ def test_the_drama_budget_holds_with_episodes_charging_at_once(tmp_path):
     assert admitted == 60
     ledger = LocalArtifactStore(tmp_path).get_record("spend", "drama")["charges"]
     assert len(ledger) == 60 and sum(c["usd"] for c in ledger.values()) == 60.0
+
+
+def test_a_lost_submission_is_held_until_a_person_releases_it(board, sample_bibles, tmp_path, capsys):
+    from zipx_core.cli import main
+
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    shot = next(s for s in board.shots if s.route == "seedance")
+    one = board.model_copy(update={"shots": [shot]})
+    with FakeProviders() as fake:
+        fake.faults = [Fault("seedance", "submit", "hang", retry_after=1.0)]
+
+        def lossy():
+            provider = seedance(fake)
+            provider.client.timeout = 0.3
+            return {"seedance": provider}
+
+        manifest, _ = run(one, sample_bibles, store, lossy)
+        assert "not retried" in manifest.failed[shot.shot_id]
+        time.sleep(1.2)  # the server made the job all the same
+        manifest, _ = run(one, sample_bibles, store, lambda: {"seedance": seedance(fake)})
+        assert "zipx tasks release" in manifest.failed[shot.shot_id] and len(fake.submissions) == 1  # held
+        assert main(["tasks", "unknown", "--home", str(tmp_path)]) == 0
+        digest = capsys.readouterr().out.split()[0]
+        assert main(["tasks", "release", digest, "--home", str(tmp_path)]) == 0
+        manifest, _ = run(one, sample_bibles, store, lambda: {"seedance": seedance(fake)})
+        assert [t.shot_id for t in manifest.takes] == [shot.shot_id] and len(fake.submissions) == 2
