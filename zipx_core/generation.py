@@ -79,6 +79,10 @@ class NoModelAvailable(RuntimeError):
     pass
 
 
+class RetakeFailed(RuntimeError):
+    """A regeneration the gate asked for produced no take (refused, failed, over budget…)."""
+
+
 def request_hash(provider: str, model: str, request: GenerationRequest, attempt: int = 1, **settings) -> str:
     payload = json.dumps(
         {"provider": provider, "model": model, "attempt": attempt, "request": request.model_dump(mode="json"), **settings},
@@ -366,9 +370,13 @@ def retake_function(storyboard: Storyboard, store, settings: RenderSettings, gen
                 budget = Budget(store, storyboard.drama, storyboard.episode, generation)
                 generator = Generator(store, renderer, providers, settings, generation, budget, reference_url=reference_url)
                 route = generator.route(request, shots[request.shot_id])
+                if route.provider == "local" and providers:
+                    raise NoModelAvailable(f"no model can take {request.shot_id} now: {route.reason}")
                 if route.provider == "local":
                     return render_take(request, renderer, store, attempt)
                 return await generator.hosted_take(request, route, attempt)
+            except (ProviderError, BudgetExceeded, NoModelAvailable) as error:
+                raise RetakeFailed(str(error)) from None  # a failed attempt for the gate, not a crash
             finally:
                 for provider in providers.values():
                     await provider.aclose()

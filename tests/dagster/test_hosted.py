@@ -14,7 +14,7 @@ from zipx_dagster.demo import register_drama
 from zipx_dagster.partitions import drama_episode_key
 from zipx_dagster.resources import Generation, RenderConfig
 from tests.dagster.test_review import SCRIPT
-from tests.providers_server import KEYS, KLING_ACCESS, KLING_SECRET, FakeProviders
+from tests.providers_server import KEYS, KLING_ACCESS, KLING_SECRET, FakeProviders, Fault
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +76,14 @@ def test_an_episode_on_a_hosted_model_with_routes_costs_and_a_budget(tmp_path, m
         # again: nothing is submitted twice
         assert job.execute_in_process(instance=instance, partition_key=key, run_config=again).success
         assert len(fake.submissions) == first_round + 1
+
+        # a regeneration the model refuses is a spent attempt: the gate goes on, the shot stays in review, saying why
+        fake.faults = [Fault("*", "outcome", "policy") for _ in range(3)]
+        refused = {"ops": {"approved_frames": {"config": {"regenerate": {shot: "closer"}}}}}
+        assert job.execute_in_process(instance=instance, partition_key=key, run_config=refused).success
+        report = json.loads((tmp_path / "manifests" / "approved_frames" / "lab" / "ep01.json").read_text())["data"]
+        outcome = next(o for o in report["outcomes"] if o["shot_id"] == shot)
+        assert outcome["status"] == "review" and "content refused" in outcome["reason"]
 
         # no key or secret in any log, metadata, manifest, record or artifact
         runs = instance.get_runs()

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from zipx_core.generation import RenderSettings, render_take
+from zipx_core.generation import RenderSettings, RetakeFailed, render_take
 from zipx_core.media import encode_frames, probe
 from zipx_core.models import Bibles, GenerationRequest, ReferenceSet, ShotsManifest, Storyboard, Take
 from zipx_core.naming import stable_hash
@@ -248,12 +248,20 @@ class Gate:
                                attempts=0, reason=f"approved in review {decision.decided_at}")
         history = [(verdict, take)]
 
-        def regenerate(attempt: int, note: str = "") -> None:
+        failures: list[str] = []
+
+        def regenerate(attempt: int, note: str = "") -> bool:
             retry = correction_request(request, history[-1][0], self.bibles, self.references, attempt)
             if note:
                 retry = retry.model_copy(update={"prompt": f"{retry.prompt}\nREVIEWER: {note}"})
-            history.append(self.evaluate(self.retake(retry, attempt), retry))
+            try:
+                new_take = self.retake(retry, attempt)
+            except RetakeFailed as error:  # refused, failed, over budget: the attempt is spent, the shot goes on
+                failures.append(f"attempt {attempt}: {error}")
+                return False
+            history.append(self.evaluate(new_take, retry))
             verdicts.append(history[-1][0])
+            return True
 
         attempt = 1
         if decision and not verdict.passed and decision.decision == "regenerate":
@@ -262,14 +270,16 @@ class Gate:
             regenerate(attempt, decision.note)
         while not history[-1][0].passed and not aborted and attempt < self.config.max_attempts:
             attempt += 1
-            regenerate(attempt)
+            if not regenerate(attempt) and "budget" in failures[-1]:
+                break  # no new submissions: the rest would be refused too
         passed = [(v, t) for v, t in history if v.passed]
         if passed:
             return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="approved", take=passed[-1][1], attempts=attempt)
         best_verdict, best_take = max(history, key=lambda pair: pair[0].continuity)
         why = "scene aborted early" if aborted else f"failed {attempt} attempts"
+        made_none = f"; no take from {'; '.join(failures)}" if failures else ""
         return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="review", take=best_take, attempts=attempt,
-                           reason=f"{why}; best take kept (continuity {best_verdict.continuity})")
+                           reason=f"{why}; best take kept (continuity {best_verdict.continuity}){made_none}")
 
     def run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress: Callable[[int, int, str, float], None] | None = None,
             decisions: dict | None = None) -> GateReport:
