@@ -33,7 +33,7 @@ from zipx_core.qa.embeddings import choose_embedder  # noqa: E402
 from zipx_core.qa.gate import Gate  # noqa: E402
 from zipx_core.qa.references import references_for_drama  # noqa: E402
 from zipx_core.generation import RenderSettings, generate_shots  # noqa: E402
-from zipx_core.media import concat_clips, probe  # noqa: E402
+from zipx_core.media import concat_clips  # noqa: E402
 from zipx_core.media.assembly import assemble_episode  # noqa: E402
 from zipx_core.script import load_drama, parse_text  # noqa: E402
 from zipx_core.storage import LocalArtifactStore  # noqa: E402

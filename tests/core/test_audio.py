@@ -17,8 +17,7 @@ from zipx_core.audio.dialogue import read_wav
 from zipx_core.media import ffmpeg_exe, integrated_loudness, probe
 from zipx_core.media.assembly import _mux, assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
-from zipx_core.models import VoiceProfile
-from zipx_core.script import load_drama, parse_script
+from zipx_core.script import load_drama
 from zipx_core.storage import LocalArtifactStore
 from zipx_core.storyboard import plan_episode
 

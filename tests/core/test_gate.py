@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from zipx_core.generation import RenderSettings, generate_shots
-from zipx_core.models import ReferenceSet, ShotType
+from zipx_core.models import ReferenceSet
 from zipx_core.providers.local import FailureModes, LocalRenderer
 from zipx_core.qa.checks import equal_error_threshold
 from zipx_core.qa.embeddings import ClipConfig, ClipEmbedder, ColourEmbedder, EmbedderError, choose_embedder

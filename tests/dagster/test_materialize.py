@@ -7,7 +7,7 @@ import pytest
 
 from zipx_core.media import probe
 from zipx_dagster.definitions import build_definitions
-from zipx_dagster.demo import register_drama, run_drama
+from zipx_dagster.demo import run_drama
 from zipx_dagster.partitions import drama_episode_key
 from zipx_dagster.resources import RenderConfig
 from tests.conftest import SAMPLE

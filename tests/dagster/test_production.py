@@ -10,7 +10,7 @@ import pytest
 from zipx_dagster.definitions import build_definitions
 from zipx_dagster.demo import run_drama
 from zipx_dagster.resources import ArtifactStore, RenderConfig
-from tests.conftest import REPO, SAMPLE
+from tests.conftest import REPO
 from tests.pgserver import PostgresServer
 from tests.s3server import ACCESS_KEY, SECRET_KEY, S3Server
 

@@ -16,7 +16,7 @@ from zipx_core.generation import cost_summary, generate_shots
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
-from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, SceneBibles, Script, ShotsManifest, Storyboard
+from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, SceneBibles, Script, Storyboard
 from zipx_core.qa.gate import GateReport
 from zipx_core.storyboard import plan_episode
 from zipx_core.storyboard.replans import record_replans

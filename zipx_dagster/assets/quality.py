@@ -10,7 +10,7 @@ from zipx_core.media import thumbnail_strip_png
 from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, ReferenceSet, SceneBibles, Script, ShotsManifest, Storyboard
 from zipx_core.naming import slug
 from zipx_core.qa.checks import Thresholds
-from zipx_core.qa.gate import Gate, GateConfig, GateReport
+from zipx_core.qa.gate import Gate, GateConfig
 from zipx_core.qa.references import references_for_drama
 from zipx_core.qa.review import ReviewDecision, load_decisions, save_decision
 from zipx_dagster.gpu import QA_POOL, qa_k8s_config
