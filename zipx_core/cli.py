@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -101,14 +102,17 @@ def _calibrate(args) -> str:
     return "\n".join(lines)
 
 
-def _review(args) -> str:
-    import os
+def _home(args) -> Path:
+    """--home, else $ZIPX_HOME, else ./.zipx (as the Dagster side resolves it)."""
+    return Path(args.home or os.environ.get("ZIPX_HOME", ".zipx"))
 
+
+def _review(args) -> str:
     from zipx_core.models import Take
     from zipx_core.qa.review import ReviewDecision, awaiting_review, save_decision
     from zipx_core.storage import LocalArtifactStore
 
-    home = Path(args.home or os.environ.get("ZIPX_HOME", ".zipx"))
+    home = _home(args)
     rows = awaiting_review(home / "manifests")
     if args.action == "list":
         if not rows:
@@ -128,11 +132,9 @@ def _review(args) -> str:
 def _tasks(args) -> str:
     """Submissions sent whose answer was lost (the job may exist at the provider): never
     re-sent by ZipX until a person has checked the provider's console and released it."""
-    import os
-
     from zipx_core.storage import LocalArtifactStore
 
-    store = LocalArtifactStore(Path(args.home or os.environ.get("ZIPX_HOME", ".zipx")) / "artifacts")
+    store = LocalArtifactStore(_home(args) / "artifacts")
     folder = store.root / "records" / "tasks"
     unknown = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:

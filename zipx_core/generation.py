@@ -80,7 +80,12 @@ class NoModelAvailable(RuntimeError):
 
 
 class RetakeFailed(RuntimeError):
-    """A regeneration the gate asked for produced no take (refused, failed, over budget…)."""
+    """A regeneration the gate asked for produced no take (refused, failed, over budget…).
+    `stops_submissions`: no regeneration can be submitted now (the budget is spent)."""
+
+    def __init__(self, message: str, stops_submissions: bool = False):
+        super().__init__(message)
+        self.stops_submissions = stops_submissions
 
 
 def request_hash(provider: str, model: str, request: GenerationRequest, attempt: int = 1, **settings) -> str:
@@ -177,11 +182,6 @@ class Budget:
                 if ledger["charges"].pop(digest, None) is not None:
                     self.store.put_record("spend", self.drama, ledger)
 
-    def spent(self) -> dict[str, float]:
-        charges = (self.store.get_record("spend", self.drama) or {"charges": {}})["charges"].values()
-        return {"episode": round(sum(c["usd"] for c in charges if c["episode"] == self.episode), 4),
-                "drama": round(sum(c["usd"] for c in charges), 4)}
-
 
 @dataclass
 class GenerationStats:
@@ -207,8 +207,12 @@ class Generator:
         self.stats = GenerationStats()
 
     def route(self, request: GenerationRequest, shot) -> Route:
-        return plan_route(shot, self.generation.quality, CAPABILITIES, self.available, self.generation.prices,
-                          references=len(request.reference_frames))
+        route = plan_route(shot, self.generation.quality, CAPABILITIES, self.available, self.generation.prices,
+                           references=len(request.reference_frames))
+        if route.provider == "local" and self.providers:
+            # hosted models are set up but none can take the shot now: fail it, never a stand-in render
+            raise NoModelAvailable(f"no model can take {request.shot_id} now: {route.reason}")
+        return route
 
     async def shot_take(self, shot, request: GenerationRequest) -> Take:
         """The shot's take: up to MAX_ATTEMPTS jobs; a provider that is down is replaced
@@ -217,14 +221,12 @@ class Generator:
         # the shot's take from an earlier run, whichever model and attempt made it: never paid for again
         made_key = request_hash("shot", self.generation.quality.value, request)
         made = self.store.get_record("shot_takes", made_key)
-        if made and _cached(self.store, made["request_hash"]):
+        earlier = made and _cached(self.store, made["request_hash"])
+        if earlier:
             self.stats.cached += 1
-            return _cached(self.store, made["request_hash"])
+            return earlier
         while attempt <= MAX_ATTEMPTS:
             route = self.route(request, shot)
-            if route.provider == "local" and self.providers:
-                # hosted models are set up but none can take the shot now: fail it, never a stand-in render
-                raise NoModelAvailable(f"no model can take {request.shot_id} now: {route.reason}")
             if route.provider == "local":
                 async with self.local_slots:
                     take = await asyncio.to_thread(render_take, request, self.renderer, self.store)
@@ -265,6 +267,7 @@ class Generator:
 
     async def _make(self, provider: HostedProvider, request: GenerationRequest, route: Route, attempt: int, digest: str) -> Take:
         job = provider.prepare(self._job(request, route, digest))
+        estimate = provider.estimate_cost(job)
         async with self.slots[provider.name]:
             task = self.store.get_record("tasks", digest)
             if task and task.get("task_id"):
@@ -276,7 +279,6 @@ class Generator:
             else:
                 if self.stopped:
                     raise BudgetExceeded(self.stopped)
-                estimate = provider.estimate_cost(job)
                 try:
                     await self.budget.charge(digest, estimate, request.shot_id)
                 except BudgetExceeded as error:
@@ -304,7 +306,7 @@ class Generator:
             await asyncio.to_thread(conform_clip, raw, clip, request.duration_s, self.settings.width, self.settings.height,
                                     self.settings.fps)
             fields = dict(shot_id=request.shot_id, attempt=attempt, provider=provider.name, model=route.model,
-                          seed=request.seed, cost_usd=provider.estimate_cost(job), task_id=task_id,
+                          seed=request.seed, cost_usd=estimate, task_id=task_id,
                           intended_provider=route.intended, estimated_cost_usd=route.estimated_cost_usd)
             return await asyncio.to_thread(_store_take, self.store, clip, Path(scratch), fields, digest)
 
@@ -370,13 +372,11 @@ def retake_function(storyboard: Storyboard, store, settings: RenderSettings, gen
                 budget = Budget(store, storyboard.drama, storyboard.episode, generation)
                 generator = Generator(store, renderer, providers, settings, generation, budget, reference_url=reference_url)
                 route = generator.route(request, shots[request.shot_id])
-                if route.provider == "local" and providers:
-                    raise NoModelAvailable(f"no model can take {request.shot_id} now: {route.reason}")
                 if route.provider == "local":
                     return render_take(request, renderer, store, attempt)
                 return await generator.hosted_take(request, route, attempt)
-            except (ProviderError, BudgetExceeded, NoModelAvailable) as error:
-                raise RetakeFailed(str(error)) from None  # a failed attempt for the gate, not a crash
+            except (ProviderError, BudgetExceeded, NoModelAvailable) as error:  # a failed attempt for the gate, not a crash
+                raise RetakeFailed(str(error), stops_submissions=isinstance(error, BudgetExceeded)) from None
             finally:
                 for provider in providers.values():
                     await provider.aclose()

@@ -64,6 +64,13 @@ def record_key(kind: str, name: str) -> str:
     return f"records/{kind}/{name}.json"
 
 
+def _staging(path: Path) -> Path:
+    """Where a file is written before its atomic rename to `path`: one name per process and
+    thread, so writers never share one (the last rename wins) and readers never see it."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+
+
+@contextlib.contextmanager
 def _file_lock(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
@@ -93,7 +100,7 @@ class LocalArtifactStore:
         size = source.stat().st_size
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            staging = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.partial")
+            staging = _staging(target)
             shutil.move(str(source), staging)
             os.replace(staging, target)
         return Artifact(uri=URI_PREFIX + key, sha256=sha, size=size)
@@ -104,10 +111,9 @@ class LocalArtifactStore:
     def exists(self, uri: str) -> bool:
         return self.path(uri).is_file()
 
-    @contextlib.contextmanager
     def locked(self, name: str):
         """An exclusive lock across processes on this machine (read-modify-write of a record)."""
-        yield from _file_lock(self.root / "locks" / f"{name}.lock")
+        return _file_lock(self.root / "locks" / f"{name}.lock")
 
     # Small JSON records (e.g. a finished request's take), keyed by a hash or a name.
     def _record_path(self, kind: str, name: str) -> Path:
@@ -120,8 +126,7 @@ class LocalArtifactStore:
     def put_record(self, kind: str, name: str, record: dict) -> None:
         path = self._record_path(kind, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # one staging file per process and thread: writers never share one (the last rename wins)
-        staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        staging = _staging(path)
         staging.write_text(json.dumps(record, sort_keys=True))
         os.replace(staging, path)
 
@@ -190,7 +195,7 @@ class S3ArtifactStore:
         if local.is_file():
             return local
         local.parent.mkdir(parents=True, exist_ok=True)
-        staging = local.with_name(f".{local.name}.{os.getpid()}.partial")
+        staging = _staging(local)
         try:
             self.client.download_file(self.bucket, self._object(key), str(staging), Config=self.transfer)
         except Exception as error:

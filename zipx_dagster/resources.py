@@ -109,13 +109,14 @@ class RenderConfig(dg.ConfigurableResource):
         return RenderSettings(width=self.width, height=self.height, fps=self.fps, workers=self.workers)
 
 
-# Where each hosted model's key lives; a key that is not set leaves that model out (its
-# shots fall back to the next, and with no key at all to `local`).
+# Each hosted model's keys: the resource's fields and the environment variables they are
+# read from. A model whose keys are not all set is left out (its shots fall back to the
+# next, and with no key at all to `local`).
 PROVIDER_KEYS = {
-    "veo3": ("GEMINI_API_KEY",),
-    "kling": ("KLING_ACCESS_KEY", "KLING_SECRET_KEY"),
-    "seedance": ("ARK_API_KEY",),
-    "happyhorse": ("DASHSCOPE_API_KEY",),
+    "veo3": {"gemini_api_key": "GEMINI_API_KEY"},
+    "kling": {"kling_access_key": "KLING_ACCESS_KEY", "kling_secret_key": "KLING_SECRET_KEY"},
+    "seedance": {"ark_api_key": "ARK_API_KEY"},
+    "happyhorse": {"dashscope_api_key": "DASHSCOPE_API_KEY"},
 }
 
 
@@ -150,30 +151,22 @@ class Generation(dg.ConfigurableResource):
 
     def providers(self) -> dict:
         """Clients for the models that have keys."""
-        from zipx_core.providers import HappyHorseProvider, KlingProvider, SeedanceProvider, VeoProvider
+        from zipx_core.providers import HOSTED
 
         prices, made = self.settings().prices, {}
-        for name, key, build in (
-            ("veo3", self.gemini_api_key, lambda **kw: VeoProvider(self.gemini_api_key, **kw)),
-            ("kling", self.kling_access_key and self.kling_secret_key,
-             lambda **kw: KlingProvider(self.kling_access_key, self.kling_secret_key, **kw)),
-            ("seedance", self.ark_api_key, lambda **kw: SeedanceProvider(self.ark_api_key, **kw)),
-            ("happyhorse", self.dashscope_api_key, lambda **kw: HappyHorseProvider(self.dashscope_api_key, **kw)),
-        ):
-            if key:
+        for name, fields in PROVIDER_KEYS.items():
+            keys = [getattr(self, field) for field in fields]
+            if all(keys):
                 hosts = tuple(self.download_hosts[name]) if name in self.download_hosts else None
-                made[name] = build(base_url=self.base_urls.get(name), prices=prices, download_hosts=hosts,
-                                   allow_private=self.allow_private_hosts)
+                made[name] = HOSTED[name](*keys, base_url=self.base_urls.get(name), prices=prices, download_hosts=hosts,
+                                          allow_private=self.allow_private_hosts)
         return made
 
 
 def generation_from_env() -> Generation:
     """Each key as a dg.EnvVar where the variable is set (an EnvVar that is not set fails the run)."""
-    fields = {"veo3": ("gemini_api_key",), "kling": ("kling_access_key", "kling_secret_key"),
-              "seedance": ("ark_api_key",), "happyhorse": ("dashscope_api_key",)}
-    keys = {field: dg.EnvVar(variable) for provider, variables in PROVIDER_KEYS.items()
-            for field, variable in zip(fields[provider], variables) if os.environ.get(variable)}
-    return Generation(**keys)
+    return Generation(**{field: dg.EnvVar(variable) for fields in PROVIDER_KEYS.values()
+                         for field, variable in fields.items() if os.environ.get(variable)})
 
 
 class LocalFailures(dg.ConfigurableResource):

@@ -3,17 +3,17 @@ server scripted at random, seeded, and one model down for the whole run): every 
 ends with a take or a reason, none goes missing, retries are bounded, nothing is
 submitted twice, and a re-run pays for none of what was made."""
 
-import asyncio
 import random
 from collections import Counter
 
 import pytest
 
-from zipx_core.generation import MAX_ATTEMPTS, GenerationSettings, RenderSettings, generate_episode
+from zipx_core.generation import MAX_ATTEMPTS, GenerationSettings
 from zipx_core.providers import HappyHorseProvider, KlingProvider, SeedanceProvider, VeoProvider
 from zipx_core.routing import DEFAULT_PRICES
 from zipx_core.storage import LocalArtifactStore
 from zipx_core.storyboard import plan_episode
+from tests.core.test_generation import run
 from tests.core.test_providers import FAST
 from tests.providers_server import KEYS, KLING_ACCESS, KLING_SECRET, FakeProviders, Fault
 
@@ -64,24 +64,15 @@ def storm(seed: int, count: int) -> list[Fault]:
 def test_every_shot_ends_with_a_take_or_a_reason_under_a_storm_of_faults(seed, down, sample_script, sample_bibles, tmp_path):
     board = plan_episode(sample_script, "ep01", sample_bibles, "harbour_lights")
     store = LocalArtifactStore(tmp_path)
-    settings = RenderSettings(width=128, height=72)
     generation = GenerationSettings(submissions_per_minute={})
 
-    def run(fake):
-        async def go():
-            made = clients(fake, down)
-            try:
-                return await generate_episode(board, sample_bibles, store, settings, generation, providers=made)
-            finally:
-                for provider in made.values():
-                    await provider.aclose()
-
-        return asyncio.run(go())
+    def generate(fake):
+        return run(board, sample_bibles, store, lambda: clients(fake, down), generation)
 
     with FakeProviders(job_seconds=0.05, width=128, height=72) as fake:
         fake.faults = storm(seed, 60)
         injected = len(fake.faults)
-        manifest, stats = run(fake)
+        manifest, stats = generate(fake)
         shot_ids = [s.shot_id for s in board.shots]
         made = {t.shot_id for t in manifest.takes}
         assert sorted(made | set(manifest.failed)) == sorted(shot_ids)  # none silently missing
@@ -98,7 +89,7 @@ def test_every_shot_ends_with_a_take_or_a_reason_under_a_storm_of_faults(seed, d
         # the storm over: a re-run makes what is missing and submits nothing already made
         fake.faults = []
         before = len(fake.submissions)
-        again, stats = run(fake)
+        again, stats = generate(fake)
         assert {t.shot_id for t in again.takes} | set(again.failed) == set(shot_ids)
         assert len(fake.submissions) - before <= MAX_ATTEMPTS * len(manifest.failed)  # only shots that had no take
         assert stats.cached >= len(manifest.takes)

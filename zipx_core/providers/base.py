@@ -9,6 +9,7 @@ provider, the path and the status, never headers."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import json
 import logging
@@ -104,6 +105,15 @@ class Job:
     reference_urls: list[str] = field(default_factory=list)  # the same stills where the store can serve URLs
     key: str = ""  # the request's hash: unique per drama, shot, attempt and settings
 
+    @property
+    def aspect_ratio(self) -> str:
+        return "16:9" if self.request.width >= self.request.height else "9:16"
+
+    @property
+    def reference_base64(self) -> list[str]:
+        """The reference stills as base64 text, for APIs that take images inline."""
+        return [base64.b64encode(png).decode() for png in self.reference_images]
+
 
 class RetryPolicy(BaseModel):
     attempts: int = 5
@@ -129,7 +139,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class VideoProvider:
-    """The interface the engine uses. `local` implements it too (providers/local.py)."""
+    """The interface the engine uses for a hosted model. `local` renders in process
+    (providers/local.py) and the engine calls it directly."""
 
     name: str
     capabilities: Capabilities

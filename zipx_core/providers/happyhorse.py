@@ -47,7 +47,7 @@ class HappyHorseProvider(HostedProvider):
             "model": f"{job.model}-{variant}",
             "input": {"prompt": self.prompt(request.prompt, request.shot_id),
                       **({"media": [{"type": "reference_image", "url": url} for url in references]} if references else {})},
-            "parameters": {"resolution": job.resolution, "ratio": "16:9" if request.width >= request.height else "9:16",
+            "parameters": {"resolution": job.resolution, "ratio": job.aspect_ratio,
                            "duration": job.duration_s, "seed": request.seed, "watermark": False},
         }
 

@@ -54,13 +54,11 @@ class KlingProvider(HostedProvider):
             "cfg_scale": 0.5,
             "mode": mode or "std",
             "duration": str(job.duration_s),
-            "aspect_ratio": "16:9" if job.request.width >= job.request.height else "9:16",
+            "aspect_ratio": job.aspect_ratio,
             "external_task_id": (job.key or job.request.shot_id)[:64],  # unique per account: one per request
         }
         if job.reference_images:
-            import base64
-
-            body["image"] = base64.b64encode(job.reference_images[0]).decode()
+            body["image"] = job.reference_base64[0]
         return body
 
     async def submit(self, job: Job) -> str:

@@ -8,8 +8,6 @@ seconds / 1024, so the price table holds dollars per second at each resolution."
 
 from __future__ import annotations
 
-import base64
-
 from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
 
 
@@ -34,14 +32,14 @@ class SeedanceProvider(HostedProvider):
     def body(self, job: Job) -> dict:
         request = job.request
         content: list[dict] = [{"type": "text", "text": request.prompt}]
-        images = job.reference_urls or [f"data:image/png;base64,{base64.b64encode(p).decode()}" for p in job.reference_images]
+        images = job.reference_urls or [f"data:image/png;base64,{image}" for image in job.reference_base64]
         content += [{"type": "image_url", "image_url": {"url": url}, "role": "reference_image"}
                     for url in images[: self.capabilities.max_reference_images]]
         return {
             "model": job.model,
             "content": content,
             "resolution": job.resolution,
-            "ratio": "16:9" if request.width >= request.height else "9:16",
+            "ratio": job.aspect_ratio,
             "duration": job.duration_s,
             "seed": request.seed,
         }

@@ -8,7 +8,6 @@ whose samples were all withheld by the safety filters carries
 
 from __future__ import annotations
 
-import base64
 from dataclasses import replace
 
 from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
@@ -35,18 +34,17 @@ class VeoProvider(HostedProvider):
 
     def body(self, job: Job) -> dict:
         request = job.request
-        duration = job.duration_s
         instance: dict = {"prompt": request.prompt}
         if job.reference_images:
             instance["referenceImages"] = [
-                {"image": {"bytesBase64Encoded": base64.b64encode(png).decode(), "mimeType": "image/png"}, "referenceType": "asset"}
-                for png in job.reference_images[: self.capabilities.max_reference_images]
+                {"image": {"bytesBase64Encoded": image, "mimeType": "image/png"}, "referenceType": "asset"}
+                for image in job.reference_base64[: self.capabilities.max_reference_images]
             ]
         return {
             "instances": [instance],
             "parameters": {
-                "aspectRatio": "16:9" if request.width >= request.height else "9:16",
-                "durationSeconds": duration,
+                "aspectRatio": job.aspect_ratio,
+                "durationSeconds": job.duration_s,
                 "resolution": job.resolution,
                 "negativePrompt": request.negative_prompt,
                 "generateAudio": False,  # the dialogue track replaces it

@@ -247,10 +247,9 @@ class Gate:
             return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="approved", take=decision.take or take,
                                attempts=0, reason=f"approved in review {decision.decided_at}")
         history = [(verdict, take)]
-
         failures: list[str] = []
 
-        def regenerate(attempt: int, note: str = "") -> bool:
+        def regenerate(attempt: int, note: str = "") -> RetakeFailed | None:
             retry = correction_request(request, history[-1][0], self.bibles, self.references, attempt)
             if note:
                 retry = retry.model_copy(update={"prompt": f"{retry.prompt}\nREVIEWER: {note}"})
@@ -258,10 +257,10 @@ class Gate:
                 new_take = self.retake(retry, attempt)
             except RetakeFailed as error:  # refused, failed, over budget: the attempt is spent, the shot goes on
                 failures.append(f"attempt {attempt}: {error}")
-                return False
+                return error
             history.append(self.evaluate(new_take, retry))
             verdicts.append(history[-1][0])
-            return True
+            return None
 
         attempt = 1
         if decision and not verdict.passed and decision.decision == "regenerate":
@@ -270,7 +269,8 @@ class Gate:
             regenerate(attempt, decision.note)
         while not history[-1][0].passed and not aborted and attempt < self.config.max_attempts:
             attempt += 1
-            if not regenerate(attempt) and "budget" in failures[-1]:
+            failure = regenerate(attempt)
+            if failure and failure.stops_submissions:
                 break  # no new submissions: the rest would be refused too
         passed = [(v, t) for v, t in history if v.passed]
         if passed:
