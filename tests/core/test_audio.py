@@ -72,6 +72,36 @@ def test_voices_are_distinguishable_by_pitch(tmp_path, corpus):
     assert len(set(pairs)) == len(pairs)
 
 
+SPEAK_IN_A_NEW_PROCESS = """
+import hashlib, sys
+from zipx_core.audio import EspeakEngine
+from zipx_core.models import VoiceProfile
+voice = VoiceProfile(voice_id="en-us+f3", pitch=62, rate_wpm=165)
+print(hashlib.sha256(EspeakEngine().synthesize(sys.argv[1], voice).samples.tobytes()).hexdigest())
+"""
+
+
+def test_a_line_sounds_the_same_whatever_came_before_and_in_any_process():
+    """eSpeak NG on its own carries state between utterances and seeds its noise from
+    the clock; a resumed run must still make the same audio as an uninterrupted one."""
+    import hashlib
+    import sys
+
+    from zipx_core.audio import SpeechError
+    from zipx_core.models import VoiceProfile
+
+    engine, line = EspeakEngine(), "The harbour lights are out again tonight."
+    voice = VoiceProfile(voice_id="en-us+f3", pitch=62, rate_wpm=165)
+    first = engine.synthesize(line, voice).samples
+    engine.synthesize("Something else entirely, in another voice.", VoiceProfile(voice_id="en+m2", pitch=40, rate_wpm=150))
+    with pytest.raises(SpeechError, match="no voice 'xx-nope'"):
+        engine.synthesize(line, VoiceProfile(voice_id="xx-nope", pitch=50, rate_wpm=160))
+    again = engine.synthesize(line, voice).samples
+    assert len(first) > 20000 and np.array_equal(first, again)
+    elsewhere = subprocess.run([sys.executable, "-c", SPEAK_IN_A_NEW_PROCESS, line], capture_output=True, text=True, check=True)
+    assert elsewhere.stdout.strip() == hashlib.sha256(first.tobytes()).hexdigest()
+
+
 def test_voices_survive_a_new_episode(tmp_path, corpus):
     """Episode 1 alone gives out voices; adding episode 4 (with Lincoln, a moderator and an
     audience, and more lines for everyone) keeps every voice already heard."""

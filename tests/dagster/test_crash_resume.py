@@ -1,9 +1,7 @@
 """SIGKILL at random points of an episode run (generation, the gate, assembly), then a
 re-launch: the episode is the same as an uninterrupted run's (its takes, the gate's
-verdicts and the video stream, packet for packet); no half-written artifact is left
-where the store or a manifest would read it. The audio track is compared by length
-only: eSpeak NG's samples differ slightly from one process to the next (measured: two
-clean runs give mixes 0.01 LU apart), a known gap to close."""
+verdicts, and the video and audio streams packet for packet); no half-written artifact
+is left where the store or a manifest would read it."""
 
 import hashlib
 import json
@@ -67,16 +65,15 @@ def manifest(home, asset: str) -> dict:
 def episode_fingerprint(home) -> dict:
     """What must match an uninterrupted run."""
     video = home / "artifacts" / manifest(home, "episode")["video_uri"].removeprefix("zipx://")
-    packets = hashlib.sha256()
+    packets = {"video": hashlib.sha256(), "audio": hashlib.sha256()}
     with av.open(str(video)) as container:
-        for packet in container.demux(container.streams.video[0]):
-            packets.update(bytes(packet))
-        audio_s = float(container.streams.audio[0].duration * container.streams.audio[0].time_base)
+        for packet in container.demux(container.streams.video[0], container.streams.audio[0]):
+            packets[packet.stream.type].update(bytes(packet))
     return {
         "takes": [t["clip_sha256"] for t in manifest(home, "shots")["takes"]],
         "verdicts": {o["shot_id"]: (o["status"], o["take"]["clip_sha256"]) for o in manifest(home, "approved_frames")["outcomes"]},
-        "video_packets": packets.hexdigest(),
-        "audio_s": round(audio_s, 1),
+        "video_packets": packets["video"].hexdigest(),
+        "audio_packets": packets["audio"].hexdigest(),
     }
 
 

@@ -1,25 +1,27 @@
 """Text to speech with eSpeak NG, the embedded default.
 
-The library and its voice data come from the espeakng-loader wheel and are called
-through ctypes (no system package). The library keeps global state, so calls are
-serialised with a lock; it is initialised once per process.
+The library and its voice data come from the espeakng-loader wheel (no system
+package). It runs in a worker process of its own (espeak_worker.py) that speaks each
+line in a fresh fork of its initialised, seeded state, so a line always gives the same
+samples, whatever was spoken before it and in whichever process: a re-run or a resumed
+run makes the same audio. One worker per process, started on first use; calls are
+serialised with a lock.
 """
 
 from __future__ import annotations
 
-import ctypes
+import json
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from zipx_core.models import VoiceProfile
 
-AUDIO_OUTPUT_SYNCHRONOUS = 2
-POS_CHARACTER = 1
-ESPEAK_CHARS_UTF8 = 1
-ESPEAK_RATE, ESPEAK_VOLUME, ESPEAK_PITCH = 1, 2, 3
-SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+WORKER = Path(__file__).with_name("espeak_worker.py")
 
 
 class SpeechError(RuntimeError):
@@ -39,44 +41,37 @@ class Speech:
 class EspeakEngine:
     name = "espeak-ng"
     _lock = threading.Lock()
-    _lib = None
+    _worker: subprocess.Popen | None = None
     _rate = 0
-    _chunks: list[np.ndarray] = []
 
-    def _load(self):
-        if EspeakEngine._lib is None:
+    def _start(self) -> subprocess.Popen:
+        if EspeakEngine._worker is None or EspeakEngine._worker.poll() is not None:
             import espeakng_loader
 
-            lib = ctypes.CDLL(espeakng_loader.get_library_path())
-            lib.espeak_Initialize.restype = ctypes.c_int
-            rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
-            if rate <= 0:
-                raise SpeechError("eSpeak NG failed to initialise (voice data missing?)")
+            worker = subprocess.Popen(
+                [sys.executable, str(WORKER), espeakng_loader.get_library_path(), espeakng_loader.get_data_path()],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )
+            ready = self._header(worker)
+            EspeakEngine._worker, EspeakEngine._rate = worker, ready["rate"]
+        return EspeakEngine._worker
 
-            @SYNTH_CALLBACK
-            def collect(wav, count, _events):
-                if count > 0:
-                    EspeakEngine._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
-                return 0
-
-            EspeakEngine._callback = collect  # keep a reference: C holds the pointer
-            lib.espeak_SetSynthCallback(collect)
-            EspeakEngine._lib, EspeakEngine._rate = lib, rate
-        return EspeakEngine._lib
+    @staticmethod
+    def _header(worker: subprocess.Popen) -> dict:
+        line = worker.stdout.readline()
+        if not line:
+            raise SpeechError(f"the eSpeak NG worker stopped (exit code {worker.wait()})")
+        header = json.loads(line)
+        if not header["ok"]:
+            raise SpeechError(header["error"])
+        return header
 
     def synthesize(self, text: str, voice: VoiceProfile) -> Speech:
         with EspeakEngine._lock:
-            lib = self._load()
-            if lib.espeak_SetVoiceByName(voice.voice_id.encode()) != 0:
-                raise SpeechError(f"eSpeak NG has no voice {voice.voice_id!r}")
-            lib.espeak_SetParameter(ESPEAK_RATE, voice.rate_wpm, 0)
-            lib.espeak_SetParameter(ESPEAK_PITCH, voice.pitch, 0)
-            lib.espeak_SetParameter(ESPEAK_VOLUME, 100, 0)
-            EspeakEngine._chunks = []
-            data = text.encode("utf-8") + b"\0"
-            status = lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8, None, None)
-            lib.espeak_Synchronize()
-            if status != 0:
-                raise SpeechError(f"eSpeak NG failed ({status}) on {text[:40]!r}")
-            samples = np.concatenate(EspeakEngine._chunks) if EspeakEngine._chunks else np.zeros(0, np.int16)
-            return Speech(samples=samples.astype(np.int16), sample_rate=EspeakEngine._rate)
+            worker = self._start()
+            request = {"voice": voice.voice_id, "rate": voice.rate_wpm, "pitch": voice.pitch, "text": text}
+            worker.stdin.write(json.dumps(request).encode() + b"\n")
+            worker.stdin.flush()
+            size = self._header(worker)["bytes"]
+            samples = np.frombuffer(worker.stdout.read(size), dtype="<i2").astype(np.int16)
+            return Speech(samples=samples, sample_rate=EspeakEngine._rate)
