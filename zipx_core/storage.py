@@ -10,20 +10,26 @@ production's, for AWS S3 or any S3-compatible server.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import tempfile
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 URI_PREFIX = "zipx://"
 _KEY_RE = re.compile(r"^[a-z_]+/[0-9a-f]{2}/[0-9a-f]{64}(\.[a-z0-9]{1,8})?$")
 _NAME_RE = re.compile(r"^[a-z0-9_]{1,80}$")
+CONDITION_LOST = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")  # S3's answers when another write won
 
 
 class StorageError(ValueError):
@@ -111,10 +117,6 @@ class LocalArtifactStore:
     def exists(self, uri: str) -> bool:
         return self.path(uri).is_file()
 
-    def locked(self, name: str):
-        """An exclusive lock across processes on this machine (read-modify-write of a record)."""
-        return _file_lock(self.root / "locks" / f"{name}.lock")
-
     # Small JSON records (e.g. a finished request's take), keyed by a hash or a name.
     def _record_path(self, kind: str, name: str) -> Path:
         return self.root / record_key(kind, name)
@@ -130,6 +132,18 @@ class LocalArtifactStore:
         staging.write_text(json.dumps(record, sort_keys=True))
         os.replace(staging, path)
 
+    def update_record(self, kind: str, name: str, change: Callable[[dict | None], dict | None]) -> dict | None:
+        """Read, change and write a record as one step for every process that shares this
+        folder (a file lock). `change` gets the record (None if there is none) and returns
+        the new one, or None to leave it as it is; the record as it stands is returned."""
+        with _file_lock(self.root / "locks" / f"{kind}-{name}.lock"):
+            record = self.get_record(kind, name)
+            changed = change(copy.deepcopy(record))
+            if changed is None:
+                return record
+            self.put_record(kind, name, changed)
+            return changed
+
 
 class S3ArtifactStore:
     """The same store on S3. Objects appear whole or not at all (a PUT, or a multipart
@@ -143,6 +157,7 @@ class S3ArtifactStore:
         from boto3.s3.transfer import TransferConfig
 
         self.client, self.bucket, self.prefix = client, bucket, prefix.strip("/")
+        self._conditional_writes_checked = False
         self.cache = LocalArtifactStore(cache_root)
         self.transfer = TransferConfig(multipart_threshold=self.MULTIPART_BYTES, multipart_chunksize=self.MULTIPART_BYTES)
 
@@ -214,11 +229,65 @@ class S3ArtifactStore:
             "get_object", Params={"Bucket": self.bucket, "Key": self._object(key)}, ExpiresIn=expires_s
         )
 
-    def locked(self, name: str):
-        """Exclusive across processes on this machine only (the cache's lock file): runs
-        on several machines sharing one bucket can race on a record (e.g. the drama's
-        budget ledger); S3 conditional writes would close that gap."""
-        return self.cache.locked(name)
+    def update_record(self, kind: str, name: str, change: Callable[[dict | None], dict | None],
+                      attempts: int = 100) -> dict | None:
+        """`LocalArtifactStore.update_record` for writers on any number of machines, by
+        compare-and-swap: the write is conditional on the ETag that was read (If-Match),
+        or on there being no record yet (If-None-Match: *), and another writer's win
+        means read again and redo the change. The server must honour conditional writes
+        (AWS S3, MinIO and SeaweedFS do); that is checked once, not assumed."""
+        from botocore.exceptions import ClientError
+
+        key = record_key(kind, name)
+        self._check_conditional_writes()
+        for attempt in range(attempts):
+            try:
+                found = self.client.get_object(Bucket=self.bucket, Key=self._object(key))
+                record, condition = json.loads(found["Body"].read()), {"IfMatch": found["ETag"]}
+            except self.client.exceptions.NoSuchKey:
+                record, condition = None, {"IfNoneMatch": "*"}
+            except Exception as error:
+                raise self._fail("get", key, error) from None
+            changed = change(copy.deepcopy(record))
+            if changed is None:
+                return record
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._object(key),
+                                       Body=json.dumps(changed, sort_keys=True).encode(), **condition)
+                return changed
+            except ClientError as error:
+                if error.response["Error"].get("Code") not in CONDITION_LOST:
+                    raise self._fail("put", key, error) from None
+            except Exception as error:
+                raise self._fail("put", key, error) from None
+            time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 20)))  # another writer won: back off, read again
+        raise StorageError(f"s3://{self.bucket}/{self._object(key)}: still contended after {attempts} attempts")
+
+    def _check_conditional_writes(self) -> None:
+        """A server that ignores If-None-Match would let two machines' updates overwrite
+        each other in silence: refuse it, once per store, before the first update."""
+        from botocore.exceptions import ClientError
+
+        if self._conditional_writes_checked:
+            return
+        probe = f"records/probe/{uuid.uuid4().hex}.json"
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._object(probe), Body=b"{}", IfNoneMatch="*")
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._object(probe), Body=b"{}", IfNoneMatch="*")
+                honoured = False
+            except ClientError as error:
+                if error.response["Error"].get("Code") not in CONDITION_LOST:
+                    raise
+                honoured = True
+            self.client.delete_object(Bucket=self.bucket, Key=self._object(probe))
+        except Exception as error:
+            raise self._fail("conditional put", probe, error) from None
+        if not honoured:
+            raise StorageError(f"the S3 server of s3://{self.bucket} ignores conditional writes (If-None-Match), so "
+                               "runs on several machines could overwrite each other's budget charges; use a server "
+                               "that honours them (AWS S3, MinIO, SeaweedFS)")
+        self._conditional_writes_checked = True
 
     def get_record(self, kind: str, name: str) -> dict | None:
         key = record_key(kind, name)

@@ -178,10 +178,12 @@ def test_a_run_killed_mid_generation_resumes_polling_and_pays_for_nothing_twice(
 CHARGER = """
 import asyncio, sys, time
 from zipx_core.generation import Budget, BudgetExceeded, GenerationSettings
-from zipx_core.storage import LocalArtifactStore
+from zipx_core.storage import LocalArtifactStore, S3ArtifactStore
+from tests.s3server import BUCKET, s3_client
 
-root, episode, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
-budget = Budget(LocalArtifactStore(root), "drama", episode, GenerationSettings(budget_drama_usd=60.0))
+where, episode, start, cache = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+store = S3ArtifactStore(s3_client(where), BUCKET, cache_root=cache) if where.startswith("http") else LocalArtifactStore(where)
+budget = Budget(store, "drama", episode, GenerationSettings(budget_drama_usd=60.0))
 time.sleep(max(0.0, start - time.time()))  # all four start together
 
 async def main():
@@ -198,14 +200,19 @@ asyncio.run(main())
 """
 
 
-def test_the_drama_budget_holds_with_episodes_charging_at_once(tmp_path):
-    """Four processes (four episodes' runs) charge $1 25 times each against one $60 drama budget."""
+def charge_at_once(where: str, tmp_path) -> int:
+    """Four processes (four episodes' runs) charge $1 25 times each against one $60 drama
+    budget kept in `where` (a store folder, or an S3 endpoint); each has a cache of its
+    own, as four machines would. Returns how many charges were admitted."""
     start = str(time.time() + 3)
-    workers = [subprocess.Popen([sys.executable, "-c", CHARGER, str(tmp_path), f"ep0{n}", start], cwd=REPO,
-                                stdout=subprocess.PIPE) for n in range(4)]
-    admitted = sum(int(w.communicate(timeout=60)[0]) for w in workers)
-    assert admitted == 60
-    ledger = LocalArtifactStore(tmp_path).get_record("spend", "drama")["charges"]
+    workers = [subprocess.Popen([sys.executable, "-c", CHARGER, where, f"ep0{n}", start, str(tmp_path / f"machine{n}")],
+                                cwd=REPO, stdout=subprocess.PIPE) for n in range(4)]
+    return sum(int(w.communicate(timeout=120)[0]) for w in workers)
+
+
+def test_the_drama_budget_holds_with_episodes_charging_at_once(tmp_path):
+    assert charge_at_once(str(tmp_path / "store"), tmp_path) == 60
+    ledger = LocalArtifactStore(tmp_path / "store").get_record("spend", "drama")["charges"]
     assert len(ledger) == 60 and sum(c["usd"] for c in ledger.values()) == 60.0
 
 
