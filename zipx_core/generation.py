@@ -88,6 +88,12 @@ class RetakeFailed(RuntimeError):
         self.stops_submissions = stops_submissions
 
 
+def reseeded(request: GenerationRequest, attempt: int) -> GenerationRequest:
+    """The request for a shot's attempt `attempt` (1 = the first take, seed unchanged): a
+    retry must not ask a seeded model for the very image it just refused or failed."""
+    return request.model_copy(update={"seed": (request.seed + 7919 * (attempt - 1)) % 2**31})
+
+
 def request_hash(provider: str, model: str, request: GenerationRequest, attempt: int = 1, **settings) -> str:
     payload = json.dumps(
         {"provider": provider, "model": model, "attempt": attempt, "request": request.model_dump(mode="json"), **settings},
@@ -238,7 +244,7 @@ class Generator:
                 # the route is this run's (the dial may have changed since the take was made)
                 return take.model_copy(update={"intended_provider": route.intended, "estimated_cost_usd": route.estimated_cost_usd})
             try:
-                take = await self.hosted_take(request, route, attempt)
+                take = await self.hosted_take(reseeded(request, attempt), route, attempt)
                 self.store.put_record("shot_takes", made_key, {"request_hash": take.request_hash})
                 return take
             except (ContentPolicyRejected, TaskFailed, DownloadRejected) as error:
@@ -254,14 +260,13 @@ class Generator:
 
     async def hosted_take(self, request: GenerationRequest, route: Route, attempt: int) -> Take:
         provider = self.providers[route.provider]
-        seeded = request.model_copy(update={"seed": (request.seed + 7919 * (attempt - 1)) % 2**31})
-        digest = request_hash(provider.name, route.model, seeded, attempt, duration_s=route.duration_s, resolution=route.resolution)
+        digest = request_hash(provider.name, route.model, request, attempt, duration_s=route.duration_s, resolution=route.resolution)
         cached = _cached(self.store, digest)
         if cached:
             self.stats.cached += 1
             return cached
         if digest not in self.inflight:  # identical requests in one run share one job
-            self.inflight[digest] = asyncio.ensure_future(self._make(provider, seeded, route, attempt, digest))
+            self.inflight[digest] = asyncio.ensure_future(self._make(provider, request, route, attempt, digest))
         return await self.inflight[digest]
 
     def _job(self, request: GenerationRequest, route: Route, digest: str) -> Job:

@@ -112,9 +112,8 @@ def plan_route(shot: Shot, quality: Quality, capabilities: dict[str, Capabilitie
     and can take it, else `local` (which renders anything at the shot's own length)."""
     quality = Quality(quality)
     intended = route_shot(shot)
-    intended_model, intended_resolution = MODELS[intended][quality]
-    intended_length = capabilities[intended].duration_for(shot.duration_s) or shot.duration_s
-    estimate = cost(intended, intended_model, intended_resolution, intended_length, prices)
+    intended_model = MODELS[intended][quality][0]
+    estimate = all_on(intended, shot, quality, capabilities, prices)
     reasons = []
     for candidate in (intended, *FALLBACKS[intended]):
         problem = "no key or down" if candidate not in available else _fits(capabilities[candidate], shot, references)
@@ -131,7 +130,8 @@ def plan_route(shot: Shot, quality: Quality, capabilities: dict[str, Capabilitie
 
 def all_on(provider: str, shot: Shot, quality: Quality, capabilities: dict[str, Capabilities],
            prices: dict[str, float] = DEFAULT_PRICES) -> float:
-    """What the shot would cost on one provider (for 'the same episode all on Veo 3')."""
+    """What the shot would cost on one provider: its clip length for the shot, or, for a
+    shot longer than the model makes, the shot's own length (it would take two clips)."""
     model, resolution = MODELS[provider][Quality(quality)]
-    seconds = capabilities[provider].duration_for(shot.duration_s) or max(capabilities[provider].durations_s)
+    seconds = capabilities[provider].duration_for(shot.duration_s) or shot.duration_s
     return cost(provider, model, resolution, seconds, prices)

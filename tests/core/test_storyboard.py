@@ -61,6 +61,20 @@ def test_router_follows_the_seed_policy(boards):
     assert {"kling", "seedance"} <= routes
 
 
+def test_a_shot_longer_than_its_model_makes_is_costed_alike_everywhere(boards):
+    """The router's estimate and the 'all on one model' figure price a shot one way: a
+    12 s shot on Veo 3 (8 s at most) costs 12 s of Veo 3, not 8."""
+    from zipx_core.providers import CAPABILITIES
+    from zipx_core.routing import DEFAULT_PRICES, MODELS, Quality, all_on, cost, plan_route
+
+    wide = next(s for b in boards for s in b.shots if s.shot_type in (ShotType.ELS, ShotType.LS) and not s.has_physics_elements)
+    shot = wide.model_copy(update={"duration_s": 12.0, "cinematic_priority": True})
+    route = plan_route(shot, Quality.balanced, CAPABILITIES, {"veo3", "kling", "seedance", "happyhorse"})
+    model, resolution = MODELS["veo3"][Quality.balanced]
+    assert route.provider != "veo3" and "longer than its 8s" in route.reason
+    assert route.estimated_cost_usd == all_on("veo3", shot, Quality.balanced, CAPABILITIES) == cost("veo3", model, resolution, 12.0, DEFAULT_PRICES)
+
+
 def test_prompt_carries_the_bible_entries(sample_bibles, boards):
     shot = next(s for s in boards[0].shots if len(s.characters) >= 2)
     prompt = compose_prompt(shot, sample_bibles)
