@@ -10,9 +10,12 @@ export DAGSTER_HOME ?= $(ZIPX_HOME)/dagster_home
 .PHONY: setup demo test dev bench clean
 
 $(BIN)/.installed: pyproject.toml
+	@# a fresh environment is about 7 GB (torch's CUDA build alone is 5.6 GB): say so before pip fails half-way
+	@[ -d $(VENV) ] || { free_mb=$$(df -Pm . | awk 'NR==2 {print $$4}'); [ "$$free_mb" -ge 7000 ] || { \
+		echo "make: the virtual environment needs about 7 GB free here, and $$free_mb MB are" >&2; exit 1; }; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-cache-dir -e '.[dev]'
 	touch $@
 
 setup: $(BIN)/.installed
