@@ -3,21 +3,24 @@ Dagster against the four hosted models' protocols (tests/providers_server.py on 
 seconds), the six episode runs at once, as the daemon's run launcher would start them:
 one process per run over one DAGSTER_HOME.
 
-Instance storage: the laptop default, SQLite (DagsterSqliteStorage under
+Instance storage: by default the laptop's, SQLite (DagsterSqliteStorage under
 DAGSTER_HOME), because it is the one that can lock: six processes writing events at
-once is its worst case; Postgres (deploy/dagster.yaml) takes concurrent writers by
-design. Prints the wall time, shots made, peak memory (largest run process, and this
-process with the protocol server) and any "database is locked" line.
+once is its worst case. `--storage postgres` runs the same load on production's
+(deploy/dagster.yaml over a PostgreSQL server started for the run, as the tests do).
+Prints the wall time, shots made, peak memory (largest run process, and this process
+with the protocol server), any "database is locked" line and any other database error.
 
-    .venv/bin/python bench/load.py [--episodes 6] [--scenes 24] [--job-seconds 3]
+    .venv/bin/python bench/load.py [--episodes 6] [--scenes 24] [--job-seconds 3] [--storage sqlite|postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +78,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=6)
     parser.add_argument("--scenes", type=int, default=24)
     parser.add_argument("--job-seconds", type=float, default=3.0)
+    parser.add_argument("--storage", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     import dagster as dg
 
@@ -82,13 +86,21 @@ def main() -> None:
     from zipx_dagster.demo import register_drama
     from zipx_dagster.resources import RenderConfig
 
-    with tempfile.TemporaryDirectory() as tmp, FakeProviders(job_seconds=args.job_seconds, width=128, height=72) as fake:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        fake = stack.enter_context(FakeProviders(job_seconds=args.job_seconds, width=128, height=72))
         home = work / "home"
         env = {**os.environ, "ZIPX_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
                "GEMINI_API_KEY": KEYS["veo3"], "KLING_ACCESS_KEY": KLING_ACCESS, "KLING_SECRET_KEY": KLING_SECRET,
                "ARK_API_KEY": KEYS["seedance"], "DASHSCOPE_API_KEY": KEYS["happyhorse"]}
         (home / "dagster_home").mkdir(parents=True)
+        if args.storage == "postgres":
+            from tests.pgserver import PostgresServer
+
+            postgres = PostgresServer().start()
+            stack.callback(postgres.stop)
+            env.update(postgres.environ())
+            shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
         os.environ.update(env)
         instance = dg.DagsterInstance.get()
         drama, episodes = register_drama(instance, drama_folder(work, args.episodes, args.scenes), home / "inbox")
@@ -102,14 +114,17 @@ def main() -> None:
         import json
 
         results = [json.loads(line) for out in outputs for line in out.splitlines() if line.startswith('{"episode"')]
-        locked = [line for out in outputs for line in out.splitlines() if "database is locked" in line]
-        print(f"{len(episodes)} episode runs at once, SQLite instance storage, jobs of {args.job_seconds:.0f} s")
+        lines = [line for out in outputs for line in out.splitlines()]
+        locked = [line for line in lines if "database is locked" in line]
+        database_errors = [line for line in lines if "OperationalError" in line or "deadlock detected" in line]
+        storage = type(instance.event_log_storage).__name__
+        print(f"{len(episodes)} episode runs at once, {args.storage} instance storage ({storage}), jobs of {args.job_seconds:.0f} s")
         for r in results:
             print(f"  {r['episode']}: success={r['success']} takes={r['takes']} peak {r['peak_mb']:.0f} MB")
         print(f"shots made: {sum(r['takes'] for r in results)}; submissions: {len(fake.submissions)}; wall {wall:.0f} s")
         print(f"peak memory: largest run {max(r['peak_mb'] for r in results):.0f} MB; "
               f"this process with the server {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-        print(f"'database is locked' lines: {len(locked)}")
+        print(f"'database is locked' lines: {len(locked)}; other database errors: {len(database_errors)}")
         if len(results) != len(episodes) or not all(r["success"] for r in results):
             print("".join(o[-3000:] for o in outputs))
             sys.exit(1)
