@@ -136,6 +136,7 @@ class LocalArtifactStore:
         """Read, change and write a record as one step for every process that shares this
         folder (a file lock). `change` gets the record (None if there is none) and returns
         the new one, or None to leave it as it is; the record as it stands is returned."""
+        record_key(kind, name)  # a bad name is refused before it names a lock file
         with _file_lock(self.root / "locks" / f"{kind}-{name}.lock"):
             record = self.get_record(kind, name)
             changed = change(copy.deepcopy(record))
