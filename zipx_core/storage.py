@@ -29,7 +29,9 @@ from pathlib import Path
 URI_PREFIX = "zipx://"
 _KEY_RE = re.compile(r"^[a-z_]+/[0-9a-f]{2}/[0-9a-f]{64}(\.[a-z0-9]{1,8})?$")
 _NAME_RE = re.compile(r"^[a-z0-9_]{1,80}$")
-CONDITION_LOST = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")  # S3's answers when another write won
+# S3's answers to a conditional write when another writer won; AWS gives NoSuchKey for
+# If-Match on a key deleted since it was read
+CONDITION_LOST = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409")
 
 
 class StorageError(ValueError):

@@ -130,6 +130,23 @@ def test_records_changed_from_many_threads_lose_no_update(server, tmp_path):
     assert stores[0].update_record("counts", "shots", lambda r: None) == {"n": 60}  # None: left as it is
 
 
+def test_a_record_deleted_between_read_and_write_is_read_again(server, tmp_path):
+    """AWS answers If-Match on a key deleted meanwhile with NoSuchKey: that is another
+    writer's win too, so the change is redone on what is there now (nothing)."""
+    store = store_on(server, tmp_path)
+    store.put_record("counts", "shots", {"n": 5})
+    seen = []
+
+    def add_one(record):
+        seen.append(record)
+        if len(seen) == 1:  # someone else removes the record after this writer read it
+            store.client.delete_object(Bucket="zipx", Key="studio/records/counts/shots.json")
+        return {"n": (record or {"n": 0})["n"] + 1}
+
+    assert store.update_record("counts", "shots", add_one) == {"n": 1}
+    assert seen == [{"n": 5}, None] and store.get_record("counts", "shots") == {"n": 1}
+
+
 def test_a_server_that_ignores_conditional_writes_is_refused(server, tmp_path):
     """Simulated by a client that drops the condition headers before they are sent: the
     server then overwrites, as rclone's S3 server does, and the store must refuse it."""
