@@ -172,7 +172,6 @@ def shots(
     )
 
 
-
 class EpisodeConfig(dg.Config):
     burn_subtitles: bool = False
 
