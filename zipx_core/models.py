@@ -109,6 +109,21 @@ class CharacterBible(Model):
     emotional_range: list[str] = []
     cue_count: int = 0
     reference_frames: list[str] = Field([], description="artifact URIs of locked reference stills")
+    age_by_scene: dict[str, str] = Field(
+        {}, description="'scene-N' -> age range where the script shows the character at another age "
+        "(a flashback, years later); appearance.age_range everywhere else"
+    )
+    linked_to: str | None = Field(None, description="character_id of the same person at another age (YOUNG MARY -> mary)")
+    provenance: dict[str, str] = Field(
+        {}, description="field (gender, age_range, appearance, voice ...) -> where its value came from: "
+        "script, name lexicon, llm, invented, cast sheet"
+    )
+    needs_review: list[str] = Field([], description="fields a person should set: the readers could not tell")
+    approved: bool = Field(False, description="approved on the cast sheet: looks and voice are locked")
+
+    def age_for(self, scene_number: int) -> str:
+        """The age range in a scene: the scene's own where the script ages the character."""
+        return self.age_by_scene.get(f"scene-{scene_number}", self.appearance.age_range)
 
     def outfit_for(self, scene_number: int) -> Outfit:
         """What the character wears in a scene: the last outfit the script described at
@@ -142,12 +157,21 @@ class SceneBible(Model):
     lighting_palette: LightingPalette
     camera_style: CameraStyle
     approved_frames: list[str] = []
+    provenance: dict[str, str] = Field({}, description="field -> where its value came from: rules, llm, cast sheet")
+    approved: bool = Field(False, description="approved on the cast sheet: look locked")
+
+
+CUE_MAP_DESCRIPTION = (
+    "a cue as the script writes it (upper case, extension removed) -> the character_ids who speak it; "
+    "'JOHN AND MARY' -> [john, mary], 'MARY'S VOICE' -> [mary]"
+)
 
 
 class Bibles(Model):
     drama: str
     characters: list[CharacterBible] = []
     locations: list[SceneBible] = []
+    cue_map: dict[str, list[str]] = Field({}, description=CUE_MAP_DESCRIPTION)
 
     def character(self, character_id: str) -> CharacterBible:
         return next(c for c in self.characters if c.character_id == character_id)
@@ -158,12 +182,18 @@ class Bibles(Model):
     @classmethod
     def of(cls, characters: "CharacterBibles", scenes: "SceneBibles | None" = None) -> "Bibles":
         """The drama's bibles from the two assets that hold them."""
-        return cls(drama=characters.drama, characters=characters.characters, locations=scenes.locations if scenes else [])
+        return cls(
+            drama=characters.drama,
+            characters=characters.characters,
+            locations=scenes.locations if scenes else [],
+            cue_map=characters.cue_map,
+        )
 
 
 class CharacterBibles(Model):
     drama: str
     characters: list[CharacterBible]
+    cue_map: dict[str, list[str]] = Field({}, description=CUE_MAP_DESCRIPTION)
 
 
 class SceneBibles(Model):
