@@ -1,4 +1,5 @@
-"""A drama is one script file, or a folder with one script file per episode."""
+"""A drama is one script file, or a folder with one script file per episode
+(Fountain, plain text or Final Draft, mixed as they come)."""
 
 from pathlib import Path
 
@@ -6,7 +7,7 @@ from zipx_core.models import Script
 from zipx_core.script.errors import ScriptError
 from zipx_core.script.parser import parse_script, renumber
 
-SCRIPT_SUFFIXES = (".fountain", ".spmd", ".txt")
+SCRIPT_SUFFIXES = (".fountain", ".spmd", ".txt", ".fdx")
 
 
 def load_drama(path: str | Path) -> Script:

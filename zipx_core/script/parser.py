@@ -60,7 +60,12 @@ def read_script_text(path: Path) -> str:
 def parse_script(path: str | Path) -> Script:
     path = Path(path)
     text = read_script_text(path)
-    script = parse_text(text, source=path.name, plain_text=path.suffix.lower() == ".txt")
+    if path.suffix.lower() == ".fdx":
+        from zipx_core.script.fdx import parse_fdx_text  # fdx builds on this module
+
+        script = parse_fdx_text(text, str(path))
+    else:
+        script = parse_text(text, source=path.name, plain_text=path.suffix.lower() == ".txt")
     if not any(e.type in ("dialogue", "action") for scene in script.scenes for e in scene.elements):
         raise ScriptError(str(path), 1, "nothing that looks like a screenplay: no scene heading and no dialogue")
     return script
@@ -199,11 +204,39 @@ def _build_script(numbered_paragraphs, title_page: dict, source: str, forced_cue
     flat_title = {
         key: "\n".join(_text(parse_emphasis(v)) for v in values) for key, values in title_page.items()
     }
-    title = flat_title.get("Title", "").replace("\n", " — ") or Path(source).stem
+    blocks = (_block(paragraph, line, line_of, forced_cue_lines) for line, paragraph in paragraphs)
+    return assemble_script(blocks, flat_title, source)
+
+
+def _block(paragraph, line: int, line_of: dict[int, int], forced_cue_lines) -> Episode | Scene | list[Element]:
+    if isinstance(paragraph, Section) and paragraph.level == 1:
+        return Episode(key="", title=_text(paragraph.text), line=line)
+    if isinstance(paragraph, Slug):
+        number = _text(paragraph.scene_number) if paragraph.scene_number else None
+        return scene_from_heading(_text(paragraph.line), line, number)
+    return _elements(paragraph, line, line_of, forced_cue_lines)
+
+
+def scene_from_heading(heading: str, line: int, scene_number: str | None = None) -> Scene:
+    int_ext, location, time_of_day = parse_heading(heading)
+    return Scene(
+        number=0,  # renumber() counts scenes through the drama
+        scene_number=scene_number,
+        heading=heading,
+        int_ext=int_ext,
+        location=location or heading,
+        time_of_day=time_of_day,
+        line=line,
+    )
+
+
+def assemble_script(blocks, title_page: dict[str, str], source: str) -> Script:
+    """Groups a flat run of blocks into episodes and scenes; every format ends here.
+    A block is an Episode (one starts), a Scene (a heading) or a list of Elements."""
+    title = title_page.get("Title", "").replace("\n", " — ") or Path(source).stem
     episodes: list[Episode] = []
     current = Episode(key="", title=title, line=1)
     pending: list[Element] = []  # elements before the episode's first heading
-    scene_count = 0
 
     def finish(episode: Episode) -> None:
         if any(e.type == "dialogue" for e in pending):
@@ -213,31 +246,17 @@ def _build_script(numbered_paragraphs, title_page: dict, source: str, forced_cue
         if episode.scenes:
             episodes.append(episode)
 
-    for line, paragraph in paragraphs:
-        if isinstance(paragraph, Section) and paragraph.level == 1:
+    for block in blocks:
+        if isinstance(block, Episode):
             finish(current)
-            current, pending = Episode(key="", title=_text(paragraph.text), line=line), []
-        elif isinstance(paragraph, Slug):
-            scene_count += 1
-            heading = _text(paragraph.line)
-            int_ext, location, time_of_day = parse_heading(heading)
-            current.scenes.append(
-                Scene(
-                    number=scene_count,
-                    scene_number=_text(paragraph.scene_number) if paragraph.scene_number else None,
-                    heading=heading,
-                    int_ext=int_ext,
-                    location=location or heading,
-                    time_of_day=time_of_day,
-                    line=line,
-                )
-            )
+            current, pending = block, []
+        elif isinstance(block, Scene):
+            current.scenes.append(block)
         else:
-            elements = _elements(paragraph, line, line_of, forced_cue_lines)
-            (current.scenes[-1].elements if current.scenes else pending).extend(elements)
+            (current.scenes[-1].elements if current.scenes else pending).extend(block)
     finish(current)
     renumber(episodes)
-    return Script(source=source, title=title, title_page=flat_title, episodes=episodes)
+    return Script(source=source, title=title, title_page=title_page, episodes=episodes)
 
 
 def _elements(paragraph, line: int, line_of: dict[int, int], forced_cue_lines) -> list[Element]:
