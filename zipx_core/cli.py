@@ -6,6 +6,8 @@
   zipx calibrate FILE [--store DIR]   continuity thresholds at the equal error rate
   zipx review list | approve D E SHOT | regenerate D E SHOT --note "..."
   zipx tasks unknown | release HASH   submissions whose answer was lost; release one once checked
+  zipx cast export DRAMA [--out FILE] | import DRAMA FILE [--approve ID ...] | show DRAMA
+                                  the cast sheet: the bibles as a YAML file a person edits
 A bad script exits with status 2 and the ScriptError's file, line and reason.
 """
 
@@ -19,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from zipx_core.bible import extract_bibles
+from zipx_core.bible.cast_sheet import CastSheetError
 from zipx_core.naming import slug
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.storyboard import plan_episode
@@ -151,6 +154,49 @@ def _tasks(args) -> str:
     return f"released {args.hash}: the next run sends {unknown[args.hash]['shot_id']} again (on {unknown[args.hash]['provider']})"
 
 
+def _cast(args) -> str:
+    """The cast sheet of a drama whose bibles are materialized (their manifests under --home)."""
+    from zipx_core.bible.cast_sheet import apply_cast_sheet, export_cast_sheet, import_cast_sheet, load_cast_record, load_manifest_bibles, show_cast
+    from zipx_core.storage import LocalArtifactStore
+
+    home = _home(args)
+    materialized = load_manifest_bibles(home / "manifests", args.drama)
+    store = LocalArtifactStore(home / "artifacts")
+    current = apply_cast_sheet(materialized, load_cast_record(store, args.drama))  # imports not yet materialized too
+    pending = "" if current == materialized else "\n(cast sheet edits not materialized yet: re-materialize character_bible and scene_bible)"
+    if args.action == "show":
+        return show_cast(current) + pending
+    if args.action == "export":
+        text, out = export_cast_sheet(current), args.out or args.file
+        if not out:
+            return text.rstrip("\n")
+        Path(out).write_text(text)
+        return f"wrote the cast sheet of {args.drama} to {out}: edit it, then `zipx cast import {args.drama} {out}`"
+    if not args.file:
+        raise SystemExit("error: cast import takes DRAMA FILE")
+    path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: no such file")
+    summary = import_cast_sheet(store, args.drama, current, path.read_text(), str(path), args.approve or [])
+    changes = [f"  {entity}: {', '.join(fields)}" for entity, fields in summary["changed"].items()]
+    decided = [f"  {eid}: {'approved' if yes else 'approval released'}" for eid, yes in summary["approved"].items()]
+    if not changes + decided:
+        return f"{path}: nothing changed"
+    return "\n".join([f"imported {path} into {args.drama}:", *changes, *decided,
+                      "re-materialize character_bible and scene_bible (and what follows) to apply it"])
+
+
+def _add_cast(commands) -> None:
+    cast = commands.add_parser("cast", help="the cast sheet: export the bibles to YAML, import a person's edits, show the cast")
+    cast.add_argument("action", choices=["export", "import", "show"])
+    cast.add_argument("drama", help="the drama key, e.g. harbour_lights")
+    cast.add_argument("file", nargs="?", help="import: the edited sheet; export: where to write it (else stdout)")
+    cast.add_argument("--out", help="export: the file to write")
+    cast.add_argument("--approve", action="append", metavar="ID", help="import: approve this character or place too (repeatable)")
+    cast.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx): its manifests and artifact store")
+    cast.set_defaults(handler=_cast)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zipx", description="ZipX: screenplay to short drama")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -185,9 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     tasks.add_argument("hash", nargs="?", help="release: the request hash `zipx tasks unknown` shows")
     tasks.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx)")
     tasks.set_defaults(handler=_tasks)
+    _add_cast(commands)
     args = parser.parse_args(argv)
     try:
         print(args.handler(args))
+    except CastSheetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except ScriptError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,9 +4,9 @@ from collections import Counter
 
 import dagster as dg
 
-from zipx_core.bible import extract_character_bibles, extract_scene_bibles
-from zipx_core.bible.voices import load_voice_lock, save_voice_lock
-from zipx_core.models import CharacterBibles, SceneBibles, Script
+from zipx_core.bible.build import build_bibles
+from zipx_core.bible.cast_sheet import FROM_SHEET, CastSheetError
+from zipx_core.models import Bibles, CharacterBibles, SceneBibles, Script
 from zipx_core.script import load_drama
 from zipx_dagster.metadata import markdown_table
 from zipx_dagster.partitions import drama_partitions
@@ -42,29 +42,52 @@ def drama_script(context: dg.AssetExecutionContext, inbox: ScriptInbox) -> dg.Ou
     )
 
 
+class CastSheetConfig(dg.Config):
+    """Cast sheet edits from the launchpad, the same as `zipx cast import` / `--approve`."""
+
+    cast_sheet_yaml: str | None = None  # a cast sheet (YAML from `zipx cast export`), whole or only the blocks you changed
+    approve: list[str] = []  # character or place ids to approve: their looks and voice are locked
+
+
+def _bibles(context: dg.AssetExecutionContext, config: CastSheetConfig, script: Script, artifacts: ArtifactStore) -> Bibles:
+    """The drama's bibles, the launchpad's cast sheet and approvals imported first."""
+    try:
+        return build_bibles(script, context.partition_key, artifacts.store(), sheet_yaml=config.cast_sheet_yaml,
+                            approve=config.approve, origin="run config cast_sheet_yaml")
+    except CastSheetError as error:
+        raise dg.Failure(description=f"the cast sheet was refused, nothing of it applied:\n{error}") from None
+
+
+def _from_sheet(provenance: dict[str, str]) -> str:
+    return ", ".join(sorted(field for field, source in provenance.items() if source == FROM_SHEET))
+
+
 @dg.asset(
     partitions_def=drama_partitions,
     group_name="bibles",
     kinds={"python", "pydantic"},
     owners=OWNERS,
     description="One bible per speaking character: appearance, wardrobe per scene, voice (locked once given), "
-    "emotional range, reference frames.",
+    "emotional range. Rules, then the LLM reader if set up, then the cast sheet a person edits (and approves), "
+    "which overrides both.",
 )
 def character_bible(
-    context: dg.AssetExecutionContext, drama_script: Script, artifacts: ArtifactStore
+    context: dg.AssetExecutionContext, config: CastSheetConfig, drama_script: Script, artifacts: ArtifactStore
 ) -> dg.Output[CharacterBibles]:
-    store, drama = artifacts.store(), context.partition_key
-    characters = extract_character_bibles(drama_script, load_voice_lock(store, drama))
-    save_voice_lock(store, drama, characters)
+    bibles = _bibles(context, config, drama_script, artifacts)
+    characters = bibles.characters
     return dg.Output(
-        CharacterBibles(drama=context.partition_key, characters=characters),
+        CharacterBibles(drama=bibles.drama, characters=characters, cue_map=bibles.cue_map),
         metadata={
             "characters": len(characters),
+            "approved": [c.character_id for c in characters if c.approved],
+            "needs_review": {c.character_id: c.needs_review for c in characters if c.needs_review},
             "cast": markdown_table(
-                ["id", "name", "aliases", "age", "hair", "voice", "cues"],
+                ["id", "name", "gender", "age", "hair", "voice", "cues", "approved", "from cast sheet", "needs review"],
                 [
-                    [c.character_id, c.display_name, ", ".join(c.aliases), c.appearance.age_range,
-                     c.appearance.hair, c.voice_profile.voice_id, c.cue_count]
+                    [c.character_id, c.display_name, c.appearance.gender, c.appearance.age_range, c.appearance.hair,
+                     c.voice_profile.voice_id, c.cue_count, "yes" if c.approved else "", _from_sheet(c.provenance),
+                     ", ".join(c.needs_review)]
                     for c in characters
                 ],
             ),
@@ -77,19 +100,23 @@ def character_bible(
     group_name="bibles",
     kinds={"python", "pydantic"},
     owners=OWNERS,
-    description="One bible per location: lighting palette, camera style, approved frames.",
+    description="One bible per location: lighting palette, camera style; the cast sheet's edits and approvals over "
+    "extraction.",
 )
-def scene_bible(context: dg.AssetExecutionContext, drama_script: Script) -> dg.Output[SceneBibles]:
-    locations = extract_scene_bibles(drama_script)
+def scene_bible(
+    context: dg.AssetExecutionContext, config: CastSheetConfig, drama_script: Script, artifacts: ArtifactStore
+) -> dg.Output[SceneBibles]:
+    locations = _bibles(context, config, drama_script, artifacts).locations
     return dg.Output(
         SceneBibles(drama=context.partition_key, locations=locations),
         metadata={
             "locations": len(locations),
+            "approved": [s.location_id for s in locations if s.approved],
             "places": markdown_table(
-                ["id", "name", "int/ext", "light", "camera"],
+                ["id", "name", "int/ext", "light", "camera", "approved", "from cast sheet"],
                 [
                     [s.location_id, s.name, s.int_ext, f"{s.lighting_palette.mood} {s.lighting_palette.colour_temperature_k}K",
-                     f"{s.camera_style.lens} {s.camera_style.movement}"]
+                     f"{s.camera_style.lens} {s.camera_style.movement}", "yes" if s.approved else "", _from_sheet(s.provenance)]
                     for s in locations
                 ],
             ),
