@@ -3,7 +3,13 @@ protocols (Veo 3 on the Gemini API, Kling, Seedance on ModelArk, HappyHorse on
 DashScope): submit, poll, download. It checks each request's auth and shape, counts
 submissions, and can be scripted to fail: 429 with Retry-After, 500s, malformed JSON,
 content-policy refusals, failed and expired jobs, slow jobs, truncated videos, a
-redirect to a foreign host, a video of the wrong length."""
+redirect to a foreign host, a video of the wrong length.
+
+It also speaks the OpenAI-compatible chat completions protocol (the LLM reader):
+`POST /v1/chat/completions` answering with `llm_reply(request body)` as the JSON
+content, with usage; scripted to fail at the HTTP level (phase "chat": 429, 500,
+malformed, policy, hang, drop) or in the answer (phase "answer": not_json, schema,
+fenced, refusal, length). A wrong key gets OpenAI's 401, which echoes the key."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +29,7 @@ import numpy as np
 
 from zipx_core.media import encode_frames
 
-KEYS = {"veo3": "veo-key", "seedance": "ark-key", "happyhorse": "dash-key"}
+KEYS = {"veo3": "veo-key", "seedance": "ark-key", "happyhorse": "dash-key", "llm": "llm-key"}
 KLING_ACCESS, KLING_SECRET = "kling-access-key", "kling-secret-key-of-at-least-32-bytes"
 
 
@@ -33,9 +40,10 @@ class _Server(ThreadingHTTPServer):
 
 @dataclass
 class Fault:
-    provider: str  # veo3 | kling | seedance | happyhorse | * (any)
-    phase: str  # submit | poll | download | outcome
-    kind: str  # 429 | 500 | malformed | policy | hang | failed | expired | truncated | corrupt | gone | foreign | wrong_length
+    provider: str  # veo3 | kling | seedance | happyhorse | llm | * (any)
+    phase: str  # submit | poll | download | outcome; for llm: chat | answer
+    kind: str  # 429 | 500 | malformed | policy | hang | drop | failed | expired | truncated | corrupt | gone | foreign
+    # | wrong_length; in an llm answer: not_json | schema | fenced | refusal | length
     retry_after: float | None = None  # for 429; for hang, how long the server sits on the request
 
 
@@ -58,6 +66,8 @@ class FakeProviders:
     submissions: list[tuple[str, dict]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     max_running: int = 0  # most jobs submitted and not yet reported done at one time
+    llm_reply: Callable[[dict], dict] | None = None  # chat request body -> the JSON the model answers
+    llm_requests: list[dict] = field(default_factory=list)  # chat requests answered (faults aside)
 
     def __post_init__(self):
         self.tasks: dict[str, FakeTask] = {}
@@ -111,6 +121,8 @@ class FakeProviders:
 
 def _check_auth(provider: str, headers) -> bool:
     auth = headers.get("Authorization", "")
+    if provider == "llm":
+        return auth == f"Bearer {KEYS['llm']}"
     if provider == "veo3":
         return headers.get("x-goog-api-key") == KEYS["veo3"]
     if provider == "kling":
@@ -125,6 +137,8 @@ def _check_auth(provider: str, headers) -> bool:
 
 
 def _provider_of(path: str) -> str | None:
+    if path.endswith("/chat/completions"):
+        return "llm"
     if path.startswith("/v1beta/"):
         return "veo3"
     if path.startswith("/v1/videos/"):
@@ -141,6 +155,8 @@ POLICY_ANSWERS = {
     "kling": (400, {"code": 1301, "message": "content security policy"}),
     "seedance": (400, {"error": {"code": "InputTextSensitiveContentDetected", "message": "sensitive"}}),
     "happyhorse": (400, {"code": "DataInspectionFailed", "message": "inappropriate content"}),
+    "llm": (400, {"error": {"message": "Your request was rejected by our safety system.", "type": "invalid_request_error",
+                            "param": None, "code": "content_policy_violation"}}),
 }
 
 
@@ -174,6 +190,8 @@ def _handler(fake: FakeProviders):
                 self.send(200, b"{not json", {"Content-Type": "application/json"})
             elif fault.kind == "policy":
                 self.send(*POLICY_ANSWERS[provider])
+            elif fault.kind == "drop":  # the connection closes with no answer at all
+                self.close_connection = True
             return True
 
         def do_POST(self):
@@ -182,6 +200,8 @@ def _handler(fake: FakeProviders):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             if provider is None:
                 return self.send(404, {"message": "no such route"})
+            if provider == "llm":
+                return self.chat(body)
             fake.counts[f"{provider}:submit"] += 1
             if not _check_auth(provider, self.headers):
                 return self.send(401, {"code": 1000, "message": "authentication failed"})
@@ -205,6 +225,24 @@ def _handler(fake: FakeProviders):
                 return self.send(400, {"code": "InvalidParameter", "message": "prompt too long"})
             task = fake.new_task(provider, body, body["parameters"]["duration"])
             return self.send(200, {"request_id": "r", "output": {"task_id": task, "task_status": "PENDING"}})
+
+        def chat(self, body: dict):
+            fake.counts["llm:chat"] += 1
+            if not _check_auth("llm", self.headers):
+                given = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                return self.send(401, {"error": {"message": f"Incorrect API key provided: {given}.",
+                                                 "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
+            if self.scripted("llm", "chat"):
+                return
+            assert body["model"] and body["messages"][0]["role"] == "system", body
+            form = body["response_format"]
+            assert form["type"] == "json_object" or (form["json_schema"]["strict"] is True
+                                                     and form["json_schema"]["schema"]["type"] == "object"), form
+            with fake.lock:
+                fake.llm_requests.append(body)
+            reading = fake.llm_reply(body) if fake.llm_reply else {"characters": [], "locations": []}
+            fault = fake.fault("llm", "answer")
+            self.send(200, _chat_answer(body, json.dumps(reading), fault.kind if fault else None))
 
         def do_GET(self):
             path = urlsplit(self.path).path
@@ -295,3 +333,25 @@ def _poll_answer(provider: str, task_id: str, running: bool, outcome: str | None
         code = "DataInspectionFailed" if outcome == "policy" else "InternalError"
         return {"output": {"task_id": task_id, "task_status": "FAILED", "code": code, "message": outcome}}
     return {"output": {"task_id": task_id, "task_status": "SUCCEEDED", "video_url": video}, "usage": {"duration": 5}}
+
+
+def _chat_answer(body: dict, content: str, fault: str | None) -> dict:
+    """A chat.completion object, bent by an answer fault."""
+    message: dict = {"role": "assistant", "content": content, "refusal": None}
+    finish = "stop"
+    if fault == "not_json":
+        message["content"] = "Here is the cast you asked for: Scott is tall."
+    elif fault == "schema":
+        message["content"] = json.dumps({"characters": [{"cue": "SCOTT"}], "locations": []})
+    elif fault == "fenced":
+        message["content"] = f"```json\n{content}\n```"
+    elif fault == "refusal":
+        message.update(content=None, refusal="I can't help with that request.")
+    elif fault == "length":
+        message["content"], finish = content[: len(content) // 2], "length"
+    prompt_tokens = len(json.dumps(body["messages"])) // 4
+    completion_tokens = len(message["content"] or message["refusal"]) // 4 + 1
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}

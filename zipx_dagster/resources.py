@@ -169,6 +169,57 @@ def generation_from_env() -> Generation:
                          for field, variable in fields.items() if os.environ.get(variable)})
 
 
+class LLMReader(dg.ConfigurableResource):
+    """The optional LLM reader of scripts over the OpenAI-compatible chat completions
+    protocol (OpenAI, Gemini's OpenAI endpoint, vLLM, Ollama, llama.cpp): off unless
+    `enabled`. The key comes from the environment (dg.EnvVar("ZIPX_LLM_API_KEY")) and
+    never reaches logs or metadata. Prices are dollars per million tokens with the date
+    they were read; left unset, zipx_core's dated table for the model is used (set 0 and
+    0 for a self-hosted server). Calls are charged to the drama's budget."""
+
+    enabled: bool = False
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4.1-mini"
+    api_key: str | None = None
+    input_usd_per_million: float | None = None
+    output_usd_per_million: float | None = None
+    prices_as_of: str = ""  # when and where you read the prices above
+    max_tokens: int = 8192
+    chunk_chars: int = 24000  # script characters per request (whole scenes)
+    schema_attempts: int = 3
+    response_format: str = "json_schema"  # json_object for servers without JSON-schema output
+    allow_http: bool = False  # plain HTTP to a non-local host
+
+    def client(self):
+        """The client, or None when the reader is off."""
+        if not self.enabled:
+            return None
+        from zipx_core.providers.llm import LLMClient, LLMPrice, LLMSettings
+
+        price = None
+        if self.input_usd_per_million is not None and self.output_usd_per_million is not None:
+            price = LLMPrice(input_usd_per_million=self.input_usd_per_million, output_usd_per_million=self.output_usd_per_million,
+                             as_of=self.prices_as_of or "not given", source="resource configuration")
+        settings = LLMSettings(base_url=self.base_url, model=self.model, max_tokens=self.max_tokens, chunk_chars=self.chunk_chars,
+                               schema_attempts=self.schema_attempts, response_format=self.response_format, price=price,
+                               allow_http=self.allow_http)
+        return LLMClient(settings, self.api_key)
+
+
+def llm_reader_from_env() -> LLMReader:
+    """On when ZIPX_LLM_MODEL is set, with ZIPX_LLM_BASE_URL, the key ZIPX_LLM_API_KEY (as a
+    dg.EnvVar; local servers may need none) and ZIPX_LLM_INPUT_USD_PER_MILLION /
+    ZIPX_LLM_OUTPUT_USD_PER_MILLION; off otherwise."""
+    env = os.environ
+    if not env.get("ZIPX_LLM_MODEL"):
+        return LLMReader()
+    prices = {field: float(env[variable]) for field, variable in (
+        ("input_usd_per_million", "ZIPX_LLM_INPUT_USD_PER_MILLION"),
+        ("output_usd_per_million", "ZIPX_LLM_OUTPUT_USD_PER_MILLION")) if env.get(variable)}
+    return LLMReader(enabled=True, model=env["ZIPX_LLM_MODEL"], base_url=env.get("ZIPX_LLM_BASE_URL") or LLMReader().base_url,
+                     api_key=dg.EnvVar("ZIPX_LLM_API_KEY") if env.get("ZIPX_LLM_API_KEY") else None, **prices)
+
+
 class LocalFailures(dg.ConfigurableResource):
     """Failure modes the `local` renderer injects, as rates (0..1): to exercise and
     measure the quality gate. All off by default."""
