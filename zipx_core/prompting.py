@@ -29,7 +29,7 @@ def compose_prompt(shot: Shot, bibles: Bibles) -> str:
         a = c.appearance
         outfit = c.outfit_for(shot.scene_number)
         parts.append(
-            f"{c.display_name}: {a.gender if a.gender != 'unspecified' else 'person'}, age {a.age_range}, "
+            f"{c.display_name}: {a.gender if a.gender != 'unspecified' else 'person'}, age {c.age_for(shot.scene_number)}, "
             f"{a.face_description}; {a.hair} hair ({a.hair_color}), {a.build} build, skin {a.skin_tone}; "
             f"wearing {outfit.description} ({outfit.top_color} top, {outfit.bottom_color} bottom)."
         )
@@ -43,8 +43,9 @@ def compose_prompt(shot: Shot, bibles: Bibles) -> str:
     return "\n".join(parts)
 
 
-def figure_spec(character: CharacterBible, outfit: Outfit, speaking: bool = False) -> FigureSpec:
-    """What a renderer draws of a character: its bible's appearance in one outfit."""
+def figure_spec(character: CharacterBible, outfit: Outfit, speaking: bool = False, scene_number: int | None = None) -> FigureSpec:
+    """What a renderer draws of a character: its bible's appearance in one outfit, at its
+    age in the scene (a flashback shows the younger person)."""
     return FigureSpec(
         character_id=character.character_id,
         skin_tone=character.appearance.skin_tone,
@@ -53,7 +54,7 @@ def figure_spec(character: CharacterBible, outfit: Outfit, speaking: bool = Fals
         top_color=outfit.top_color,
         bottom_color=outfit.bottom_color,
         build=character.appearance.build,
-        age_range=character.appearance.age_range,
+        age_range=character.appearance.age_range if scene_number is None else character.age_for(scene_number),
         speaking=speaking,
     )
 
@@ -61,7 +62,8 @@ def figure_spec(character: CharacterBible, outfit: Outfit, speaking: bool = Fals
 def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int = 24) -> GenerationRequest:
     place = bibles.location(shot.location_id)
     figures = [
-        figure_spec(bibles.character(c), bibles.character(c).outfit_for(shot.scene_number), speaking=c == shot.speaker)
+        figure_spec(bibles.character(c), bibles.character(c).outfit_for(shot.scene_number), speaking=c == shot.speaker,
+                    scene_number=shot.scene_number)
         for c in shot.characters
     ]
     return GenerationRequest(

@@ -20,7 +20,7 @@ from zipx_core.bible.llm_reader import (
     read_bibles_with_llm,
     reading_schema,
 )
-from zipx_core.bible.rules import MALE_VOICES, OTHER_VOICES
+from zipx_core.bible.voices import MALE_VOICES, NEUTRAL_VOICES
 from zipx_core.generation import Budget, BudgetExceeded, GenerationSettings
 from zipx_core.providers import ContentPolicyRejected, RequestRejected, RetryPolicy
 from zipx_core.providers.llm import LLMClient, LLMConfigError, LLMPrice, LLMSettings
@@ -116,7 +116,7 @@ def test_a_corpus_script_is_read_in_chunks_and_fills_the_bibles(fake, card, tmp_
     assert scott.voice_profile.style == "dry, quick, mid-pitched" and scott.emotional_range == ["wry", "anxious"]
     he = bibles.character(man.character_id)  # his voice is dealt again, from the men's voices
     assert he.appearance.gender == "male" and he.provenance["gender"] == "llm"
-    assert he.voice_profile.voice_id in MALE_VOICES and man.voice_profile.voice_id in OTHER_VOICES
+    assert he.voice_profile.voice_id in MALE_VOICES and man.voice_profile.voice_id in NEUTRAL_VOICES
     assert bibles.character(other.character_id).voice_profile == other.voice_profile.model_copy(
         update={"style": "dry, quick, mid-pitched"})  # still unknown: the rules' voice is kept
     assert any(s.provenance.get("lighting_palette") == "llm" and s.camera_style.movement == "handheld"

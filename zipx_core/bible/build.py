@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from zipx_core.bible.cast_sheet import apply_cast_sheet, import_cast_sheet, load_cast_record
+from zipx_core.bible.cues import character_cue_map
 from zipx_core.bible.rules import extract_character_bibles, extract_scene_bibles
 from zipx_core.bible.voices import load_voice_lock, save_voice_lock
 from zipx_core.models import Bibles, Script
@@ -17,11 +18,9 @@ Reader = Callable[[Script, str, Bibles], Bibles]
 
 def extract(script: Script, drama: str, store, reader: Reader | None = None) -> Bibles:
     """Rules (voices already given are kept), then the reader if there is one."""
-    bibles = Bibles(
-        drama=drama,
-        characters=extract_character_bibles(script, load_voice_lock(store, drama)),
-        locations=extract_scene_bibles(script),
-    )
+    characters = extract_character_bibles(script, load_voice_lock(store, drama))
+    bibles = Bibles(drama=drama, characters=characters, locations=extract_scene_bibles(script),
+                    cue_map=character_cue_map(script, characters))
     return reader(script, drama, bibles) if reader else bibles
 
 

@@ -26,7 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zipx_core import lexicon
-from zipx_core.bible.rules import _assign_voices
+from zipx_core.bible.voices import assign_voices
 from zipx_core.generation import Budget, GenerationSettings
 from zipx_core.models import Bibles, CameraStyle, CharacterBible, Outfit, SceneBible, Script, VoiceProfile
 from zipx_core.naming import slug
@@ -362,7 +362,7 @@ def _redeal_voices(before: list[CharacterBible], after: list[CharacterBible], lo
     redeal = {c.character_id for c in after if was.get(c.character_id) == "unspecified"
               and c.appearance.gender != "unspecified" and c.character_id not in locked and not c.approved}
     if redeal:
-        _assign_voices(after, {c.character_id: c.voice_profile for c in after if c.character_id not in redeal})
+        assign_voices(after, {c.character_id: c.voice_profile for c in after if c.character_id not in redeal})
     for c in after:
         if c.character_id in voices and not c.approved:
             c.voice_profile = c.voice_profile.model_copy(update={"style": voices[c.character_id][:160]})

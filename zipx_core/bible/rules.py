@@ -1,17 +1,28 @@
 """Character and scene bibles extracted from a script by rules: deterministic, offline.
 
-What the script says wins (an introduction's age, skin, hair, build; a wardrobe line);
-what it leaves open is filled from a hash of the character's id, so the same character
-looks the same on every run and in every episode of the drama.
+What the script says wins (an introduction's age, skin, hair, build; a wardrobe line; the
+pronouns and relationship words around a name); where it is silent the first-name
+lexicon gives the sex, and the rest is filled from a hash of the character's id, so the
+same character looks the same on every run and in every episode of the drama. Where
+each value came from is in `provenance`; what nobody could tell is in `needs_review`.
+
+The work is one pass over the cues (zipx_core.bible.cues) and one over the action
+(zipx_core.bible.mentions); each character is then read from its own mentions.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from zipx_core import lexicon
+from zipx_core.bible import gender
+from zipx_core.bible.ages import FLASHBACK_HEADING, FULL_NAME_TAIL, ages_by_scene, low_end, stated_age
+from zipx_core.bible.cues import CueStats, character_cue_map, cue_stats
+from zipx_core.bible.mentions import Mention, MentionIndex, action_texts, index_mentions
+from zipx_core.bible.names import Groups, age_prefixed, alias_groups, display_name, first_name, first_name_sex, read_capitals
+from zipx_core.bible.voices import assign_voices
 from zipx_core.models import (
     Appearance,
     Bibles,
@@ -34,39 +45,9 @@ HAIR_STYLES = {
     "male": ("short", "cropped", "curly"),
     "unspecified": ("short", "long", "curly", "cropped"),
 }
-FEMALE_VOICES = ("en-us+f3", "en+f2", "en+f4", "en-gb-x-rp+f1", "en+f5", "en-gb-scotland+f1")
-MALE_VOICES = ("en-us+m3", "en+m1", "en+m7", "en-gb-x-rp+m2", "en+m4", "en-029+m1")
-OTHER_VOICES = ("en+m2", "en+f1", "en+m5", "en+f3")
-
-FEMALE_WORDS = {"woman", "girl", "she", "her", "lady", "mother", "mom", "daughter", "wife", "sister", "grandmother"}
-MALE_WORDS = {"man", "boy", "he", "his", "guy", "father", "dad", "son", "husband", "brother", "grandfather"}
-INTRO_AGE = r"\s*(?:,\s*|\()(\d{1,3})(?:\)|\b)"
-
-
-@dataclass
-class CueStats:
-    name: str
-    count: int = 0
-    first_line: int = 0
-    lines: list[str] = field(default_factory=list)
-    parentheticals: list[str] = field(default_factory=list)
-    scenes: set[int] = field(default_factory=set)
-
-
-def _cue_stats(script: Script) -> dict[str, CueStats]:
-    stats: dict[str, CueStats] = {}
-    for scene in script.scenes:
-        for element in scene.elements:
-            if element.type == "character":
-                name = element.text.upper()
-                entry = stats.setdefault(name, CueStats(name, first_line=element.line))
-                entry.count += 1
-                entry.scenes.add(scene.number)
-            elif element.type == "dialogue" and element.character:
-                stats[element.character.upper()].lines.append(element.text)
-            elif element.type == "parenthetical" and element.character:
-                stats[element.character.upper()].parentheticals.append(element.text)
-    return {name: s for name, s in stats.items() if _is_person(s)}
+UNKNOWN_AGE = "adult (age not given)"
+# ', a white woman', ", Tom's wife": what follows a name, not another name in a list
+APPOSITIVE = re.compile(rf"^{FULL_NAME_TAIL}\s*,\s*(?P<text>(?:[a-z\d]|[\w’'-]+['’]s\b).*)$", re.S)
 
 
 def _is_person(stats: CueStats) -> bool:
@@ -80,94 +61,114 @@ def _is_person(stats: CueStats) -> bool:
     return any(ch.isalpha() for ch in stats.name)
 
 
-def _edit_distance_one(a: str, b: str) -> bool:
-    if abs(len(a) - len(b)) > 1 or a == b:
-        return False
-    if len(a) > len(b):
-        a, b = b, a
-    i = next((k for k in range(len(a)) if a[k] != b[k]), len(a))
-    return a[i:] == b[i + 1 :] if len(a) < len(b) else a[i + 1 :] == b[i + 1 :]
+@dataclass
+class _Reading:
+    """What one pass over the script gives every character."""
+
+    stats: dict[str, CueStats]
+    groups: Groups
+    index: MentionIndex
+    pronouns: dict[int, Counter]
+    first_name_sexes: dict[str, str]
+    flashbacks: set[int]
 
 
-def _alias_groups(stats: dict[str, CueStats], action_text: str) -> list[list[str]]:
-    """Groups cue names that the script makes clear are one person:
-    - 'BOB' and 'CYBER BOB': the short name is the last word of exactly one longer
-      cue, and the longer one is written in the action too (an introduction);
-    - 'MARGARGET' and 'MARGARET': one letter apart, the rarer at most a third as
-      frequent (a typo, not a second person)."""
-    parent = {name: name for name in stats}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            name = parent[name]
-        return name
-
-    names = sorted(stats)
-    for short in names:
-        if " " in short:
-            continue
-        longer = [n for n in names if n.endswith(" " + short) and len(n.split()) == 2]
-        if len(longer) == 1 and re.search(rf"\b{re.escape(longer[0])}\b", action_text):
-            parent[root(short)] = root(longer[0])
-    for a in names:
-        for b in names:
-            rare, common = (a, b) if stats[a].count <= stats[b].count else (b, a)
-            if (
-                len(rare) >= 5
-                and _edit_distance_one(a, b)
-                and stats[rare].count * 3 <= stats[common].count
-            ):
-                parent[root(rare)] = root(common)
-    groups: dict[str, list[str]] = defaultdict(list)
-    for name in names:
-        groups[root(name)].append(name)
-    return list(groups.values())
+def _read(script: Script) -> _Reading:
+    texts = action_texts(script)
+    capitals = read_capitals(texts)
+    stats = {n: s for n, s in cue_stats(script, capitals.names).items() if _is_person(s)}
+    groups = alias_groups({n: s.count for n, s in stats.items()}, capitals.full_names)
+    group_of = {name: i for i, members in enumerate(groups.members) for name in members}
+    index = index_mentions(script, group_of)
+    candidates = {n for members in groups.members for n in _given_names(members, groups)}
+    return _Reading(
+        stats=stats,
+        groups=groups,
+        index=index,
+        pronouns=gender.pronoun_votes(index),
+        first_name_sexes=first_name_sex(candidates),
+        flashbacks={s.number for s in script.scenes if FLASHBACK_HEADING.search(s.heading)},
+    )
 
 
-def _introduction(names: list[str], action_text: str) -> tuple[int | None, str]:
-    """'MARGARET, 37, a white woman, amicable, ...' -> (37, 'a white woman, amicable, ...')."""
-    for name in sorted(names, key=len, reverse=True):
-        match = re.search(rf"\b{re.escape(name)}{INTRO_AGE}(.*?)(?:\.\s|\.$|$)", action_text, re.S)
-        if match:
-            description = " ".join(match.group(2).split()).strip(" ,")
-            return int(match.group(1)), description
-    return None, ""
+def _given_names(members: list[str], groups: Groups) -> list[str]:
+    """First names to look up: one an introduction gives ('JACOB BILLUPS' for the cue
+    BILLUPS), then each cue's own first word that is not a title."""
+    names = [groups.given_names[m] for m in members if m in groups.given_names]
+    return list(dict.fromkeys(names + [n for m in members if (n := first_name(m))]))
 
 
-def _introduction_line(names: list[str], script: Script) -> int | None:
-    """The exact source line of the introduction, inside its action paragraph."""
-    for element in (e for scene in script.scenes for e in scene.elements if e.type == "action"):
-        for name in names:
-            match = re.search(rf"\b{re.escape(name)}{INTRO_AGE}", element.text)
-            if match:
-                return element.line + element.text[: match.start()].count("\n")
-    return None
+def _introduction(mentions: list[Mention]) -> tuple[int | None, str]:
+    """The line that introduces the character (the first mention with an age or a
+    description, else the first in capitals) and what the script says of their looks:
+    an apposition ('MARGARET, 37, a white woman, amicable, ...' -> 'a white woman,
+    amicable, ...'), else the first sentence about them alone that speaks of looks."""
+    line, description = None, ""
+    for m in mentions:
+        age = stated_age(m.after)
+        # after an age, what follows is the introduction ('MARGARET, 37, a white woman');
+        # without one, only what reads as a description ('NAK, a fellow whose ...')
+        apposition = APPOSITIVE.match(m.after[age[1] :] if age else m.after)
+        described = apposition.group("text") if apposition and (age or _describes(apposition.group("text"))) else None
+        if line is None and (age or described):
+            line = m.line
+        if described and not description:
+            description = _clean(described)
+    if line is None:
+        line = next((m.line for m in mentions if m.sentence.text[m.start : m.end].isupper()), None)
+    return line, description or _looks(mentions)
+
+
+def _looks(mentions: list[Mention]) -> str:
+    """The first sentence about the character alone, or one right after a sentence that
+    names them last and that names no one ('She is tired, with grey-streaked hair.'),
+    that speaks of looks."""
+    for m in mentions:
+        named = list(m.sentence.groups)
+        if named[-1] != m.group:
+            continue  # the sentences after are about whoever was named last
+        for sentence in m.sentence.and_after()[0 if len(named) == 1 else 1 :]:
+            if set(re.findall(r"[a-z]+", sentence.text.lower())) & lexicon.LOOK_WORDS:
+                return _clean(sentence.text)
+    return ""
+
+
+def _describes(apposition: str) -> bool:
+    """', a fellow whose ...', ", Tom's wife", ', tall and wiry' describe a person;
+    ', who catches it', ', now awake' do not."""
+    words = re.findall(r"[\w’']+", apposition.lower())
+    return bool(words) and (words[0] in ("a", "an", "the", "his", "her", "their") or words[0].endswith(("'s", "’s"))
+                            or bool(set(words) & (lexicon.LOOK_WORDS | lexicon.FEMALE_NOUNS | lexicon.MALE_NOUNS)))
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split()).strip(" ,.")
 
 
 def _pick(options: tuple, key: str, salt: str):
     return options[stable_hash(key, salt) % len(options)]
 
 
-def _appearance(character_id: str, age: int | None, description: str, name: str) -> Appearance:
+def _appearance(character_id: str, age_range: str, description: str, name: str, sex: str, provenance: dict) -> Appearance:
     words = set(re.findall(r"[a-z]+", f"{description} {name}".lower()))
-    gender = "female" if words & FEMALE_WORDS else "male" if words & MALE_WORDS else "unspecified"
     skin = next((lexicon.SKIN_TONES[w] for w in lexicon.SKIN_TONES if w in words), None)
     hair_match = re.search(r"(\w+)[- ]hair(?:ed)?|\b(blonde?|brunette|redhead|bald)\b", description.lower())
     hair_word = (hair_match.group(1) or hair_match.group(2)) if hair_match else None
     hair_color = lexicon.HAIR_COLOURS.get(hair_word or "", None) or _pick(DEFAULT_HAIR, character_id, "hair")
-    if age and age >= 60 and not hair_word:
+    if (low_end(age_range) or 0) >= 60 and not hair_word:
         hair_color = "#b8b8b8"
-    build = next((lexicon.BUILDS[w] for w in lexicon.BUILDS if w in words), "average")
-    style = "bald" if hair_word == "bald" else _pick(HAIR_STYLES[gender], character_id, "style")
-    age_range = f"{max(age - 3, 0)}-{age + 3}" if age is not None else "adult (age not given)"
+    build = next((lexicon.BUILDS[w] for w in lexicon.BUILDS if w in words), None)
+    style = "bald" if hair_word == "bald" else _pick(HAIR_STYLES[sex], character_id, "style")
+    for field, read in (("face_description", description), ("hair_color", hair_word), ("skin_tone", skin), ("build", build)):
+        provenance[field] = "script" if read else "invented"
     return Appearance(
         face_description=description or "as yet undescribed in the script",
         hair=f"{hair_word or 'natural'} {style}".strip(),
         hair_color=hair_color,
         skin_tone=skin or _pick(DEFAULT_SKIN, character_id, "skin"),
-        build=build,
+        build=build or "average",
         age_range=age_range,
-        gender=gender,
+        gender=sex,
     )
 
 
@@ -181,24 +182,22 @@ def _outfit(phrase: str, character_id: str) -> Outfit:
     return Outfit(description=phrase, top_color=top, bottom_color=bottom)
 
 
-def _wardrobe(names: list[str], character_id: str, script: Script) -> dict[str, Outfit]:
-    """'default' from the hash; 'scene-N' from a line in scene N such as 'Ava, in a
-    yellow slicker' or 'She wears a grey suit', naming the character in the same sentence."""
+GARMENT = re.compile(
+    rf"(?:wears|wearing|dressed in|in)\s+((?:a|an|his|her|their)?\s*(?:[\w-]+\s+){{0,3}}?(?:{'|'.join(lexicon.GARMENTS)})s?)\b",
+    re.I,
+)
+
+
+def _wardrobe(mentions: list[Mention], character_id: str) -> dict[str, Outfit]:
+    """'default' from the hash; 'scene-N' from a sentence in scene N that names the
+    character and a garment ('Ava, in a yellow slicker', 'TOMAS ... in a navy sweater')."""
     wardrobe = {"default": _outfit("everyday clothes", character_id)}
-    garments = "|".join(lexicon.GARMENTS)
-    pattern = re.compile(
-        rf"(?:wears|wearing|dressed in|in)\s+((?:a|an|his|her|their)?\s*(?:[\w-]+\s+){{0,3}}?(?:{garments})s?)\b",
-        re.I,
-    )
-    name_re = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", re.I)
-    for scene in script.scenes:
-        for element in scene.elements:
-            if element.type != "action":
-                continue
-            for sentence in re.split(r"(?<=[.!?])\s+", " ".join(element.text.split())):
-                if name_re.search(sentence) and (match := pattern.search(sentence)):
-                    key = f"scene-{scene.number}"
-                    wardrobe.setdefault(key, _outfit(match.group(1).strip(), character_id))
+    for mention in mentions:
+        key = f"scene-{mention.sentence.scene}"
+        if mention.sentence.scene is None or key in wardrobe:
+            continue
+        if match := GARMENT.search(" ".join(mention.sentence.text.split())):
+            wardrobe[key] = _outfit(match.group(1).strip(), character_id)
     described = sorted((k for k in wardrobe if k != "default"), key=lambda k: int(k.split("-")[1]))
     if described:
         wardrobe["default"] = wardrobe[described[0]]
@@ -214,57 +213,103 @@ def _emotional_range(stats: list[CueStats]) -> list[str]:
     return ranked or ["neutral"]
 
 
-def _assign_voices(characters: list[CharacterBible], locked: dict[str, VoiceProfile]) -> None:
-    """Distinct characters get distinguishable voices: voices are dealt in order of
-    importance from each gender's list, and a repeat is moved in pitch. A voice in
-    `locked` (given out by an earlier run) is kept: a re-run never re-assigns one."""
-    used: Counter = Counter(v.voice_id for v in locked.values())
-    taken = {(v.voice_id, v.pitch) for v in locked.values()}
-    for character in sorted(characters, key=lambda c: (-c.cue_count, c.character_id)):
-        if character.character_id in locked:
-            character.voice_profile = locked[character.character_id]
+def _sex(group: int, members: list[str], reading: _Reading) -> tuple[str, str | None, bool]:
+    named = next((sex for m in members if (sex := gender.name_sex(m))), None)
+    votes = gender.text_votes(reading.index, group, reading.pronouns.get(group, Counter()))
+    from_lexicon = next((reading.first_name_sexes[n] for n in _given_names(members, reading.groups)
+                         if n in reading.first_name_sexes), None)
+    return gender.decide(named, votes, from_lexicon)
+
+
+def _ages(members: list[str], mentions: list[Mention], reading: _Reading) -> tuple[str | None, dict[int, str]]:
+    statements = [(m.sentence.scene, age[0]) for m in mentions if (age := stated_age(m.after))]
+    statements += [a for m in members for a in reading.stats[m].ages]
+    statements.sort(key=lambda s: s[0] or 0)
+    scenes = {s for m in members for s in reading.stats[m].scenes} | {m.sentence.scene for m in mentions}
+    main, by_scene = ages_by_scene(statements, sorted(s for s in scenes if s is not None), reading.flashbacks)
+    return main or _age_from_words(mentions), by_scene
+
+
+def _age_from_words(mentions: list[Mention]) -> str | None:
+    """An age the words of an introduction imply: 'BRICK, retired police detective' ->
+    60-70, 'a young ART GIRL' -> 20-29."""
+    for m in mentions[:3]:
+        before = m.before.lower().split()[-1:]
+        if before and before[0] in lexicon.AGE_ADJECTIVES:
+            return lexicon.AGE_ADJECTIVES[before[0]]
+        apposition = APPOSITIVE.match(m.after)
+        words = re.findall(r"[a-z-]+", apposition.group("text").lower()) if apposition else []
+        if age := next((lexicon.AGE_WORDS[w] for w in words if w in lexicon.AGE_WORDS), None):
+            return age
+    return None
+
+
+def _age_or_prefix(main: str, age_range: str | None, provenance: dict, needs_review: list) -> str:
+    """The script's age; else the age a YOUNG/OLD cue implies, for a person to confirm."""
+    if age_range:
+        provenance["age_range"] = "script"
+        return age_range
+    if prefixed := age_prefixed(main):
+        provenance["age_range"] = "invented"
+        needs_review.append("age_range")
+        return lexicon.AGE_PREFIXES[prefixed[0]]
+    return UNKNOWN_AGE
+
+
+def _character(group: int, members: list[str], reading: _Reading) -> CharacterBible:
+    group_stats = [reading.stats[n] for n in members]
+    main = max(group_stats, key=lambda s: (s.count, -s.first_line)).name
+    character_id = slug(main)
+    mentions = reading.index.by_group.get(group, [])
+    provenance: dict[str, str] = {"voice": "invented"}
+    needs_review: list[str] = []
+    sex, source, doubtful = _sex(group, members, reading)
+    if source:
+        provenance["gender"] = source
+    if doubtful:
+        needs_review.append("gender")
+    age_range, by_scene = _ages(members, mentions, reading)
+    age_range = _age_or_prefix(main, age_range, provenance, needs_review)
+    intro_line, description = _introduction(mentions)
+    return CharacterBible(
+        character_id=character_id,
+        display_name=display_name(main, reading.index.written.get(group, Counter())),
+        aliases=sorted(n for n in members if n != main),
+        introduced_line=intro_line,
+        appearance=_appearance(character_id, age_range, description, main, sex, provenance),
+        wardrobe=_wardrobe(mentions, character_id),
+        voice_profile=VoiceProfile(voice_id="en", pitch=50, rate_wpm=170),
+        emotional_range=_emotional_range(group_stats),
+        cue_count=sum(s.count for s in group_stats),
+        age_by_scene={f"scene-{n}": age for n, age in sorted(by_scene.items())},
+        provenance=provenance,
+        needs_review=needs_review,
+    )
+
+
+def _link_ages(characters: list[CharacterBible], groups: Groups) -> None:
+    """YOUNG MARY -> linked_to MARY; where only one of the two has a sex the script or the
+    lexicon gives, the other takes it (a person at another age keeps their sex)."""
+    by_name = {name: characters[i] for i, members in enumerate(groups.members) for name in members}
+    for young_name, base_name in groups.links.items():
+        young, base = by_name[young_name], by_name[base_name]
+        if base is young:
             continue
-        pool = {"female": FEMALE_VOICES, "male": MALE_VOICES}.get(character.appearance.gender, OTHER_VOICES)
-        voice = min(pool, key=lambda v: (used[v], pool.index(v)))
-        repeat = used[voice]
-        used[voice] += 1
-        age_text = character.appearance.age_range
-        age = int(re.match(r"\d+", age_text).group()) if age_text[0].isdigit() else 35
-        pitch = max(10, min(90, 50 - (age - 35) // 2 + 15 * repeat * (-1) ** repeat))
-        while (voice, pitch) in taken:
-            pitch = 10 + (pitch + 7 - 10) % 81
-        taken.add((voice, pitch))
-        rate = 150 + stable_hash(character.character_id, "rate") % 35
-        style = character.emotional_range[0] if character.emotional_range else "neutral"
-        character.voice_profile = VoiceProfile(voice_id=voice, pitch=pitch, rate_wpm=rate, style=style)
+        young.linked_to = base.character_id
+        for a, b in ((young, base), (base, young)):
+            if "gender" in a.needs_review and "gender" not in b.needs_review and b.appearance.gender != "unspecified":
+                a.appearance.gender = b.appearance.gender
+                a.provenance["gender"] = b.provenance.get("gender", "script")
+                a.needs_review.remove("gender")
 
 
-def extract_character_bibles(script: Script, locked_voices: dict[str, VoiceProfile] | None = None) -> list[CharacterBible]:
-    stats = _cue_stats(script)
-    action_text = "\n".join(
-        e.text for scene in script.scenes for e in scene.elements if e.type == "action"
-    ) + "\n" + "\n".join(e.text for ep in script.episodes for e in ep.preamble if e.type == "action")
-    characters = []
-    for group in _alias_groups(stats, action_text):
-        group_stats = [stats[n] for n in group]
-        main = max(group_stats, key=lambda s: (s.count, -s.first_line)).name
-        character_id = slug(main)
-        age, description = _introduction(group, action_text)
-        intro_line = _introduction_line(group, script)
-        characters.append(
-            CharacterBible(
-                character_id=character_id,
-                display_name=main.title(),
-                aliases=sorted(n for n in group if n != main),
-                introduced_line=intro_line,
-                appearance=_appearance(character_id, age, description, main),
-                wardrobe=_wardrobe(group, character_id, script),
-                voice_profile=VoiceProfile(voice_id="en", pitch=50, rate_wpm=170),
-                emotional_range=_emotional_range(group_stats),
-                cue_count=sum(s.count for s in group_stats),
-            )
-        )
-    _assign_voices(characters, locked_voices or {})
+def extract_character_bibles(script: Script, locked_voices: dict | None = None) -> list[CharacterBible]:
+    """One bible per speaking character. `locked_voices`: character id -> the voice an
+    earlier run gave (a VoiceProfile, or a LockedVoice from zipx_core.bible.voices)."""
+    reading = _read(script)
+    characters = [_character(group, members, reading) for group, members in enumerate(reading.groups.members)]
+    _link_ages(characters, reading.groups)
+    assign_voices(characters, locked_voices or {})
     return sorted(characters, key=lambda c: (-c.cue_count, c.character_id))
 
 
@@ -355,4 +400,6 @@ def extract_scene_bibles(script: Script) -> list[SceneBible]:
 
 
 def extract_bibles(script: Script, drama: str) -> Bibles:
-    return Bibles(drama=drama, characters=extract_character_bibles(script), locations=extract_scene_bibles(script))
+    characters = extract_character_bibles(script)
+    return Bibles(drama=drama, characters=characters, locations=extract_scene_bibles(script),
+                  cue_map=character_cue_map(script, characters))

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from zipx_core import lexicon
+from zipx_core.bible.mentions import name_pattern
 from zipx_core.models import Bibles, DialogueLine, Scene, Script, Shot, ShotType, Storyboard
 from zipx_core.naming import slug
 from zipx_core.routing import route_shot
@@ -54,30 +55,38 @@ def _bounded(seconds: float, config: PlanningConfig) -> float:
 
 
 class _NameIndex:
-    """Finds which characters an action line names, by any of their cue names."""
+    """Which characters an action line names (by any of their cue names, one pattern for
+    all), and who speaks a cue: the bibles' cue map first, so 'JOHN AND MARY' is both of
+    them and "MARY'S VOICE" is Mary. Build it once per episode: compiling is the cost."""
 
     def __init__(self, bibles: Bibles):
-        self.patterns = []
+        self.id_of = {n.casefold(): c.character_id for c in bibles.characters for n in [c.display_name, *c.aliases]}
+        self.order = {c.character_id: i for i, c in enumerate(bibles.characters)}
+        self.by_cue = {cue.upper(): ids for cue, ids in bibles.cue_map.items()}
         for c in bibles.characters:
-            names = [c.display_name, *c.aliases]
-            self.patterns.append(
-                (c.character_id, re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", re.I))
-            )
-        self.by_cue = {n.upper(): c.character_id for c in bibles.characters for n in [c.display_name, *c.aliases]}
+            for name in [c.display_name, *c.aliases]:
+                self.by_cue.setdefault(name.upper(), [c.character_id])
+        self.pattern = name_pattern(list(self.id_of)) if self.id_of else None
 
     def named_in(self, text: str) -> list[str]:
-        return [cid for cid, pattern in self.patterns if pattern.search(text)]
+        """A name written all in lower case ('may', 'will') is a word, not the character."""
+        if self.pattern is None:
+            return []
+        found = {self.id_of.get(m.group().casefold()) for m in self.pattern.finditer(text) if not m.group()[0].islower()}
+        return sorted(found - {None}, key=self.order.__getitem__)
 
-    def speaker(self, cue: str) -> str | None:
-        return self.by_cue.get(cue.upper())
+    def speakers(self, cue: str) -> list[str]:
+        return self.by_cue.get(cue.upper(), [])
 
 
-def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningConfig = PlanningConfig()) -> list[Shot]:
-    names = _NameIndex(bibles)
+def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningConfig = PlanningConfig(),
+               names: _NameIndex | None = None) -> list[Shot]:
+    names = names or _NameIndex(bibles)
     location_id = slug(scene.location)
     in_scene: list[str] = []
     for element in scene.elements:
-        found = [names.speaker(element.text)] if element.type == "character" else names.named_in(element.text) if element.type == "action" else []
+        found = names.speakers(element.text) if element.type == "character" else (
+            names.named_in(element.text) if element.type == "action" else [])
         in_scene += [cid for cid in found if cid and cid not in in_scene]
 
     shots: list[Shot] = []
@@ -130,36 +139,34 @@ def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningC
             )
             i += 1
         elif element.type == "character":
-            speaker = names.speaker(element.text)
-            lines: list[DialogueLine] = []
+            speakers = names.speakers(element.text)
+            speaker = speakers[0] if speakers else None
+            spoken: list[tuple[str, str | None, int]] = []  # text, parenthetical, line
             parenthetical = None
             j = i + 1
             while j < len(elements) and elements[j].type in ("dialogue", "parenthetical"):
                 if elements[j].type == "parenthetical":
                     parenthetical = elements[j].text
                 else:
-                    lines.append(
-                        DialogueLine(
-                            character_id=speaker or slug(element.text),
-                            text=elements[j].text,
-                            parenthetical=parenthetical,
-                            line=elements[j].line,
-                        )
-                    )
+                    spoken.append((elements[j].text, parenthetical, elements[j].line))
                     parenthetical = None
                 j += 1
-            if lines:
-                text = " ".join(line.text for line in lines)
-                intensity = max(emotional_intensity(line.text, line.parenthetical) for line in lines)
+            if spoken:
+                # a cue for several speakers ('JOHN AND MARY') gives each of them the line
+                lines = [DialogueLine(character_id=cid, text=said, parenthetical=paren, line=line)
+                         for said, paren, line in spoken for cid in speakers or [slug(element.text)]]
+                text = " ".join(said for said, _, _ in spoken)
+                intensity = max(emotional_intensity(said, paren) for said, paren, _ in spoken)
                 if speaker != last_speaker:
                     close_next = not close_next
                 shot_type = ShotType.ECU if intensity >= 0.9 else ShotType.CU if intensity >= 0.7 or close_next else ShotType.MCU
-                listener = [last_speaker] if shot_type == ShotType.MCU and last_speaker not in (None, speaker) else []
+                listener = [last_speaker] if shot_type == ShotType.MCU and last_speaker not in (None, *speakers) else []
                 add(
                     shot_type=shot_type,
-                    characters=[c for c in [speaker, *listener] if c],
+                    characters=[*speakers, *listener][: config.max_figures],
                     speaker=speaker,
-                    action=f"{element.text} speaks." + (f" ({lines[0].parenthetical})" if lines[0].parenthetical else ""),
+                    action=f"{element.text} {'speak' if len(speakers) > 1 else 'speaks'}."
+                    + (f" ({lines[0].parenthetical})" if lines[0].parenthetical else ""),
                     dialogue=lines,
                     emotional_intensity=intensity,
                     duration_s=_bounded(len(text.split()) / config.words_per_second + 0.5, config),
@@ -203,9 +210,9 @@ def plan_episode(script: Script, episode_key: str, bibles: Bibles, drama: str, c
     episode = script.episode(episode_key)
     if episode is None:
         return None
-    shots = []
+    shots, names = [], _NameIndex(bibles)
     for scene in episode.scenes:
-        planned = plan_scene(scene, episode_key, bibles, config)
+        planned = plan_scene(scene, episode_key, bibles, config, names)
         rounds = (replans or {}).get(scene.number, 0)
         shots += replan_scene(planned, rounds, episode_key) if rounds else planned
     return Storyboard(drama=drama, episode=episode_key, title=episode.title, shots=shots)
