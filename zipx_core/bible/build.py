@@ -24,6 +24,17 @@ def extract(script: Script, drama: str, store, reader: Reader | None = None) -> 
     return reader(script, drama, bibles) if reader else bibles
 
 
+def llm_reader(client, store, budget) -> Reader:
+    """The LLM reader as the build's reader: cached by content hash in the store, so the
+    second bible asset and every re-materialization pay nothing; charged to `budget`."""
+    from zipx_core.bible.llm_reader import read_bibles_with_llm
+
+    def read(script: Script, drama: str, rules: Bibles) -> Bibles:
+        return read_bibles_with_llm(script, rules, client, store, budget, load_voice_lock(store, drama))
+
+    return read
+
+
 def build_bibles(script: Script, drama: str, store, reader: Reader | None = None, sheet_yaml: str | None = None,
                  approve: Iterable[str] = (), origin: str = "cast_sheet_yaml") -> Bibles:
     """Extraction with the drama's cast sheet over it. A sheet (YAML) or approvals given

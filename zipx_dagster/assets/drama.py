@@ -4,13 +4,16 @@ from collections import Counter
 
 import dagster as dg
 
-from zipx_core.bible.build import build_bibles
+from zipx_core.bible.build import build_bibles, llm_reader
 from zipx_core.bible.cast_sheet import FROM_SHEET, CastSheetError
 from zipx_core.models import Bibles, CharacterBibles, SceneBibles, Script
 from zipx_core.script import load_drama
 from zipx_dagster.metadata import markdown_table
 from zipx_dagster.partitions import drama_partitions
-from zipx_dagster.resources import ArtifactStore, ScriptInbox
+from zipx_core.generation import Budget, BudgetExceeded
+from zipx_core.providers import ProviderError
+from zipx_core.providers.llm import LLMConfigError
+from zipx_dagster.resources import ArtifactStore, Generation, LLMReader, ScriptInbox
 
 OWNERS = ["team:zipx"]
 
@@ -18,7 +21,7 @@ OWNERS = ["team:zipx"]
 @dg.asset(
     partitions_def=drama_partitions,
     group_name="script",
-    kinds={"python", "fountain"},
+    kinds={"python", "fountain", "fdx"},
     owners=OWNERS,
     description="The screenplay parsed into episodes, scenes and elements, each with its source line.",
 )
@@ -49,13 +52,20 @@ class CastSheetConfig(dg.Config):
     approve: list[str] = []  # character or place ids to approve: their looks and voice are locked
 
 
-def _bibles(context: dg.AssetExecutionContext, config: CastSheetConfig, script: Script, artifacts: ArtifactStore) -> Bibles:
-    """The drama's bibles, the launchpad's cast sheet and approvals imported first."""
+def _bibles(context: dg.AssetExecutionContext, config: CastSheetConfig, script: Script, artifacts: ArtifactStore,
+            llm: LLMReader, generation: Generation) -> Bibles:
+    """The drama's bibles (rules, the LLM reader when set up), the launchpad's cast sheet
+    and approvals imported first."""
+    store, drama = artifacts.store(), context.partition_key
     try:
-        return build_bibles(script, context.partition_key, artifacts.store(), sheet_yaml=config.cast_sheet_yaml,
+        client = llm.client()
+        reader = llm_reader(client, store, Budget(store, drama, "bibles", generation.settings())) if client else None
+        return build_bibles(script, drama, store, reader=reader, sheet_yaml=config.cast_sheet_yaml,
                             approve=config.approve, origin="run config cast_sheet_yaml")
     except CastSheetError as error:
         raise dg.Failure(description=f"the cast sheet was refused, nothing of it applied:\n{error}") from None
+    except (ProviderError, BudgetExceeded, LLMConfigError) as error:
+        raise dg.Failure(description=f"the LLM reader ({llm.model} at {llm.base_url}) failed: {error}") from None
 
 
 def _from_sheet(provenance: dict[str, str]) -> str:
@@ -72,15 +82,18 @@ def _from_sheet(provenance: dict[str, str]) -> str:
     "which overrides both.",
 )
 def character_bible(
-    context: dg.AssetExecutionContext, config: CastSheetConfig, drama_script: Script, artifacts: ArtifactStore
+    context: dg.AssetExecutionContext, config: CastSheetConfig, drama_script: Script, artifacts: ArtifactStore,
+    llm: LLMReader, generation: Generation,
 ) -> dg.Output[CharacterBibles]:
-    bibles = _bibles(context, config, drama_script, artifacts)
+    bibles = _bibles(context, config, drama_script, artifacts, llm, generation)
     characters = bibles.characters
     return dg.Output(
         CharacterBibles(drama=bibles.drama, characters=characters, cue_map=bibles.cue_map),
         metadata={
             "characters": len(characters),
             "approved": [c.character_id for c in characters if c.approved],
+            "field_sources": dict(Counter(source for c in characters for source in c.provenance.values())),
+            "read_by": f"rules + LLM {llm.model}" if llm.enabled else "rules",
             "needs_review": {c.character_id: c.needs_review for c in characters if c.needs_review},
             "cast": markdown_table(
                 ["id", "name", "gender", "age", "hair", "voice", "cues", "approved", "from cast sheet", "needs review"],
@@ -104,9 +117,10 @@ def character_bible(
     "extraction.",
 )
 def scene_bible(
-    context: dg.AssetExecutionContext, config: CastSheetConfig, drama_script: Script, artifacts: ArtifactStore
+    context: dg.AssetExecutionContext, config: CastSheetConfig, drama_script: Script, artifacts: ArtifactStore,
+    llm: LLMReader, generation: Generation,
 ) -> dg.Output[SceneBibles]:
-    locations = _bibles(context, config, drama_script, artifacts).locations
+    locations = _bibles(context, config, drama_script, artifacts, llm, generation).locations
     return dg.Output(
         SceneBibles(drama=context.partition_key, locations=locations),
         metadata={
