@@ -178,7 +178,7 @@ def test_timeline_reads_back_like_the_episode(episode):
     store, board, timed, audio, takes, manifest = episode
     review = {timed.shots[3].shot_id}
     export = export_timeline(build_timeline(timed, takes, store, audio, review), store)
-    assert export.failures == {} and set(export.exports) == {"fcp_xml", "edl"}
+    assert export.failures == {} and set(export.exports) == {"fcp_xml", "edl", "capcut"}
     expected = [(t.shot_id, t.frames) for t in takes.takes]
     readers = {"otio_json": (export.otio_uri, {}), "fcp_xml": (export.exports["fcp_xml"], {}), "cmx_3600": (export.exports["edl"], {"rate": 24})}
     for adapter, (uri, options) in readers.items():

@@ -3,16 +3,19 @@
 OpenTimelineIO builds it: a video track of the shot clips with their source ranges, an
 audio track of the dialogue lines at their places, and a marker on every shot awaiting
 review. The .otio file is always written; FCP 7 XML and CMX 3600 EDL go through OTIO's
-adapters (otio-fcp-adapter, otio-cmx3600-adapter), and a format whose adapter fails is
-reported, not fatal.
+adapters (otio-fcp-adapter, otio-cmx3600-adapter), the CapCut / Jianying draft through
+pyJianYingDraft (zipx_core.media.capcut, one zip of the draft folder with its media), and
+a format that fails is reported, not fatal.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import opentimelineio as otio
 
+from zipx_core.media.capcut import write_capcut_draft
 from zipx_core.models import EpisodeAudio, ShotsManifest, Storyboard, TimelineExport
 from zipx_core.storage import LocalArtifactStore
 
@@ -52,7 +55,8 @@ def build_timeline(
             )
         video.append(clip)
     timeline.tracks.append(video)
-    if audio:
+    if audio:  # OTIO has no subtitle track: the SRT rides along for the editors that take one
+        timeline.metadata["zipx"] = {"subtitles_srt": store.path(audio.subtitles_srt_uri).as_uri()}
         dialogue = otio.schema.Track(name="dialogue", kind=otio.schema.TrackKind.Audio)
         cursor = 0
         rate = fps  # editors count in frames (FCP XML takes no 48 kHz timecode); values keep fractions
@@ -73,7 +77,16 @@ def build_timeline(
     return timeline
 
 
-def export_timeline(timeline: otio.schema.Timeline, store: LocalArtifactStore) -> TimelineExport:
+def _export_capcut(timeline: otio.schema.Timeline, store: LocalArtifactStore, folder: Path, music: Path | None) -> str:
+    srt = timeline.metadata.get("zipx", {}).get("subtitles_srt")
+    subtitles = Path(otio.url_utils.filepath_from_url(srt)) if srt else None
+    draft = write_capcut_draft(timeline, folder / "capcut", subtitles, music)
+    archive = shutil.make_archive(str(folder / "capcut_draft"), "zip", root_dir=draft.parent, base_dir=draft.name)
+    return store.put_file(Path(archive), "timelines", ".zip").uri
+
+
+def export_timeline(timeline: otio.schema.Timeline, store: LocalArtifactStore, music: Path | None = None) -> TimelineExport:
+    """Writes every format; `music` (a music bed) goes into the CapCut draft on its own track."""
     exports, failures = {}, {}
     with store.scratch_dir() as scratch:
         folder = Path(scratch)
@@ -86,4 +99,8 @@ def export_timeline(timeline: otio.schema.Timeline, store: LocalArtifactStore) -
                 exports[name] = store.put_file(path, "timelines", suffix).uri
             except Exception as error:  # an adapter's own limits (e.g. EDL: one video track)
                 failures[name] = f"{type(error).__name__}: {error}"[:300]
+        try:
+            exports["capcut"] = _export_capcut(timeline, store, folder, music)
+        except Exception as error:  # a clip the library cannot read, a track it refuses
+            failures["capcut"] = f"{type(error).__name__}: {error}"[:300]
     return TimelineExport(otio_uri=otio_uri, exports=exports, failures=failures)
