@@ -9,10 +9,18 @@ It also speaks the OpenAI-compatible chat completions protocol (the LLM reader):
 `POST /v1/chat/completions` answering with `llm_reply(request body)` as the JSON
 content, with usage; scripted to fail at the HTTP level (phase "chat": 429, 500,
 malformed, policy, hang, drop) or in the answer (phase "answer": not_json, schema,
-fenced, refusal, length). A wrong key gets OpenAI's 401, which echoes the key."""
+fenced, refusal, length). A wrong key gets OpenAI's 401, which echoes the key.
+
+And the three hosted speech protocols (tts.py's `speech_answer`): ElevenLabs
+(`POST /v1/text-to-speech/{voice}[/with-timestamps]`, `GET /v1/voices`), the
+OpenAI-compatible `POST /v1/audio/speech`, and Gemini TTS (`generateContent` on a model
+whose name has "tts"). Each line is a tone as long as its text; scripted to fail at the
+HTTP level (phase "speech": 429, 500, malformed, policy, hang, drop) or in the audio
+(phase "audio": bad_audio). Requests are kept in `tts_requests`."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -22,14 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import numpy as np
 
 from zipx_core.media import encode_frames
 
-KEYS = {"veo3": "veo-key", "seedance": "ark-key", "happyhorse": "dash-key", "llm": "llm-key"}
+KEYS = {"veo3": "veo-key", "seedance": "ark-key", "happyhorse": "dash-key", "llm": "llm-key",
+        "elevenlabs": "xi-key", "openai_tts": "tts-key", "gemini_tts": "gemini-tts-key"}
 KLING_ACCESS, KLING_SECRET = "kling-access-key", "kling-secret-key-of-at-least-32-bytes"
 
 
@@ -68,6 +77,7 @@ class FakeProviders:
     max_running: int = 0  # most jobs submitted and not yet reported done at one time
     llm_reply: Callable[[dict], dict] | None = None  # chat request body -> the JSON the model answers
     llm_requests: list[dict] = field(default_factory=list)  # chat requests answered (faults aside)
+    tts_requests: list[tuple[str, str, dict, dict]] = field(default_factory=list)  # (provider, path, query, body) answered
 
     def __post_init__(self):
         self.tasks: dict[str, FakeTask] = {}
@@ -120,6 +130,9 @@ class FakeProviders:
 
 
 def _check_auth(provider: str, headers) -> bool:
+    if provider in TTS_AUTH:
+        name, value = TTS_AUTH[provider]
+        return headers.get(name) == value
     auth = headers.get("Authorization", "")
     if provider == "llm":
         return auth == f"Bearer {KEYS['llm']}"
@@ -137,6 +150,12 @@ def _check_auth(provider: str, headers) -> bool:
 
 
 def _provider_of(path: str) -> str | None:
+    if path.startswith("/v1/text-to-speech/") or path == "/v1/voices":
+        return "elevenlabs"
+    if path.endswith("/audio/speech"):
+        return "openai_tts"
+    if path.startswith("/v1beta/models/") and path.endswith(":generateContent") and "tts" in path:
+        return "gemini_tts"
     if path.endswith("/chat/completions"):
         return "llm"
     if path.startswith("/v1beta/"):
@@ -157,6 +176,9 @@ POLICY_ANSWERS = {
     "happyhorse": (400, {"code": "DataInspectionFailed", "message": "inappropriate content"}),
     "llm": (400, {"error": {"message": "Your request was rejected by our safety system.", "type": "invalid_request_error",
                             "param": None, "code": "content_policy_violation"}}),
+    "openai_tts": (400, {"error": {"message": "Your request was rejected by our safety system.",
+                                   "type": "invalid_request_error", "param": None, "code": "content_policy_violation"}}),
+    "gemini_tts": (200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}),
 }
 
 
@@ -202,6 +224,8 @@ def _handler(fake: FakeProviders):
                 return self.send(404, {"message": "no such route"})
             if provider == "llm":
                 return self.chat(body)
+            if provider in TTS_AUTH:
+                return self.tts(provider, path, body)
             fake.counts[f"{provider}:submit"] += 1
             if not _check_auth(provider, self.headers):
                 return self.send(401, {"code": 1000, "message": "authentication failed"})
@@ -244,6 +268,23 @@ def _handler(fake: FakeProviders):
             fault = fake.fault("llm", "answer")
             self.send(200, _chat_answer(body, json.dumps(reading), fault.kind if fault else None))
 
+        def tts(self, provider: str, path: str, body: dict):
+            fake.counts[f"{provider}:speech"] += 1
+            if not _check_auth(provider, self.headers):
+                return self.send(*_tts_refusal(provider, self.headers.get(TTS_AUTH[provider][0], "")))
+            if self.scripted(provider, "speech"):
+                return
+            query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            status, data, kind = speech_answer(provider, path, query, body, fake.fault(provider, "audio"))
+            if status == 200:
+                with fake.lock:
+                    fake.tts_requests.append((provider, path, query, body))
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_GET(self):
             path = urlsplit(self.path).path
             if path.startswith("/files/"):
@@ -251,6 +292,11 @@ def _handler(fake: FakeProviders):
             provider = _provider_of(path)
             if provider is None:
                 return self.send(404, {"message": "no such route"})
+            if provider == "elevenlabs":
+                fake.counts["elevenlabs:voices"] += 1
+                if not _check_auth(provider, self.headers):
+                    return self.send(*_tts_refusal(provider, self.headers.get("xi-api-key", "")))
+                return self.send(200, {"voices": ELEVEN_VOICES})
             fake.counts[f"{provider}:poll"] += 1
             if not _check_auth(provider, self.headers):
                 return self.send(401, {"message": "authentication failed"})
@@ -355,3 +401,98 @@ def _chat_answer(body: dict, content: str, fault: str | None) -> dict:
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
+
+
+# --- hosted speech ------------------------------------------------------------------------------
+
+TTS_AUTH = {"elevenlabs": ("xi-api-key", KEYS["elevenlabs"]), "openai_tts": ("Authorization", f"Bearer {KEYS['openai_tts']}"),
+            "gemini_tts": ("x-goog-api-key", KEYS["gemini_tts"])}
+ELEVEN_VOICES = [
+    {"voice_id": f"el{sex[0]}{age[0]}", "name": f"{sex.title()} {age}", "category": "premade", "description": None,
+     "labels": {"gender": sex, "age": age, "accent": "american", "description": mood, "use_case": "narration"}}
+    for sex, age, mood in [("female", "young", "bright"), ("female", "middle_aged", "warm"), ("female", "old", "raspy"),
+                           ("male", "young", "energetic"), ("male", "middle_aged", "deep"), ("male", "old", "gravelly")]
+] + [{"voice_id": "elneutral", "name": "River", "category": "premade", "labels": {"accent": "american", "description": "calm"}}]
+GEMINI_NAMES = {"Zephyr", "Puck", "Charon", "Kore", "Fenrir", "Leda", "Orus", "Aoede", "Callirrhoe", "Autonoe", "Enceladus",
+                "Iapetus", "Umbriel", "Algieba", "Despina", "Erinome", "Algenib", "Rasalgethi", "Laomedeia", "Achernar",
+                "Alnilam", "Schedar", "Gacrux", "Pulcherrima", "Achird", "Zubenelgenubi", "Vindemiatrix", "Sadachbia",
+                "Sadaltager", "Sulafat"}
+TTS_RATE = 24000
+
+
+def tone(text: str, voice: str, rate: int = TTS_RATE) -> bytes:
+    """A line's 'speech': a tone as long as its text (60 ms a character), pitched by voice."""
+    seconds = 0.2 + 0.06 * len(text)
+    hz = 110 + sum(map(ord, voice)) % 200
+    t = np.arange(round(seconds * rate)) / rate
+    return (8000 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
+
+
+def _wav(pcm: bytes, rate: int) -> bytes:
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return out.getvalue()
+
+
+def _tts_refusal(provider: str, given: str) -> tuple[int, dict]:
+    """A wrong key, answered as each service does (two of them echo what was sent)."""
+    given = given.removeprefix("Bearer ")
+    if provider == "elevenlabs":
+        return 401, {"detail": {"status": "invalid_api_key", "message": f"Invalid API key: {given}"}}
+    if provider == "openai_tts":
+        return 401, {"error": {"message": f"Incorrect API key provided: {given}.", "type": "invalid_request_error",
+                               "param": None, "code": "invalid_api_key"}}
+    return 400, {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
+                           "status": "INVALID_ARGUMENT"}}
+
+
+def speech_answer(provider: str, path: str, query: dict, body: dict, fault) -> tuple[int, bytes, str]:
+    """(status, body, content type) for an accepted speech request, bent by an audio fault."""
+    bad = fault is not None and fault.kind == "bad_audio"
+    if provider == "elevenlabs":
+        return _eleven(path, query, body, bad)
+    if provider == "openai_tts":
+        assert body["model"] and body["input"] and body["response_format"] in ("wav", "pcm"), body
+        assert body["model"] in ("tts-1", "tts-1-hd") or body.get("instructions"), body
+        pcm = tone(body["input"], body["voice"])
+        data = (b"RIFF\x00\x00" if bad else b"") + (_wav(pcm, TTS_RATE) if body["response_format"] == "wav" else pcm)
+        return 200, data, "audio/wav" if body["response_format"] == "wav" else "audio/pcm"
+    config = body["generationConfig"]
+    assert config["responseModalities"] == ["AUDIO"], config
+    voice = config["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"]
+    if voice not in GEMINI_NAMES:
+        return 400, json.dumps({"error": {"code": 400, "message": f"voice {voice} not found"}}).encode(), "application/json"
+    prompt = body["contents"][0]["parts"][0]["text"]
+    pcm = tone(prompt.split(": ", 1)[-1], voice)
+    data = "bm90IGF1ZGlv!!" if bad else base64.b64encode(pcm).decode()
+    answer = {"candidates": [{"content": {"role": "model", "parts": [
+        {"inlineData": {"mimeType": f"audio/L16;codec=pcm;rate={TTS_RATE}", "data": data}}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": len(prompt) // 4 + 1, "candidatesTokenCount": len(pcm) // 2 * 32 // TTS_RATE}}
+    return 200, json.dumps(answer).encode(), "application/json"
+
+
+def _eleven(path: str, query: dict, body: dict, bad: bool) -> tuple[int, bytes, str]:
+    voice = path.removeprefix("/v1/text-to-speech/").removesuffix("/with-timestamps")
+    if voice not in {v["voice_id"] for v in ELEVEN_VOICES}:
+        missing = {"detail": {"status": "voice_not_found", "message": f"no voice {voice}"}}
+        return 404, json.dumps(missing).encode(), "application/json"
+    assert query.get("output_format", "").startswith("pcm_"), query
+    settings = body["voice_settings"]
+    assert body["text"] and body["model_id"] and 0 <= settings["stability"] <= 1 and 0 <= settings["style"] <= 1, body
+    rate = int(query["output_format"].removeprefix("pcm_"))
+    pcm = tone(body["text"], voice, rate)
+    pcm = pcm[:-1] if bad else pcm  # an odd byte count is no 16-bit audio
+    if not path.endswith("/with-timestamps"):
+        return 200, pcm, "audio/pcm"
+    text, step = body["text"], 0.06
+    alignment = {"characters": list(text), "character_start_times_seconds": [0.1 + i * step for i in range(len(text))],
+                 "character_end_times_seconds": [0.1 + (i + 1) * step for i in range(len(text))]}
+    answer = {"audio_base64": base64.b64encode(pcm).decode(), "alignment": alignment, "normalized_alignment": alignment}
+    return 200, json.dumps(answer).encode(), "application/json"

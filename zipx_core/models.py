@@ -93,6 +93,23 @@ class VoiceProfile(Model):
     pitch: int = Field(ge=0, le=99)
     rate_wpm: int = Field(ge=80, le=260)
     style: str = "neutral"
+    engine: str = Field("espeak-ng", description="the speech engine the voice belongs to: espeak-ng, elevenlabs, openai, gemini")
+
+
+class CatalogueVoice(Model):
+    """One voice a speech engine offers, with what is known of how it sounds."""
+
+    voice_id: str
+    name: str = ""
+    sex: Literal["female", "male", "unspecified"] = "unspecified"
+    age: Literal["young", "middle_aged", "old", ""] = ""
+    description: str = Field("", description="words that describe it: the maker's labels and style words")
+
+
+class WordTiming(Model):
+    text: str
+    start_s: float = Field(description="from the start of the line")
+    end_s: float
 
 
 class CharacterBible(Model):
@@ -330,6 +347,9 @@ class SpokenLine(Model):
     start_s: float = Field(description="where the line starts in the episode")
     duration_s: float
     source_line: int
+    engine: str = "espeak-ng"
+    words: list[WordTiming] = Field([], description="word timing where the engine reports it (ElevenLabs with timestamps)")
+    cost_usd: float = Field(0.0, description="what making this line's speech cost (0 for eSpeak)")
 
 
 class EpisodeAudio(Model):
@@ -352,6 +372,22 @@ class TimelineExport(Model):
     failures: dict[str, str] = Field({}, description="format -> why it did not export")
 
 
+class MusicBed(Model):
+    """A music bed under an episode's dialogue, as given and as mixed."""
+
+    source: str = Field(description="as the user gave it: a path (EpisodeConfig.music or the inbox file) or a zipx:// URI")
+    music_uri: str = Field(description="the music file as given, in the store")
+    stem_uri: str = Field(description="the music as it sits in the mix: looped or trimmed to the episode, faded, ducked under the lines")
+    mix_uri: str = Field(description="dialogue plus the ducked music, loudness-normalised: the episode's sound")
+    loudness_lufs: float = Field(description="integrated loudness of the mix (EBU R128)")
+    mix_gain_db: float = Field(description="the mix is the stems' sum times this gain (to the loudness target), peaks limited")
+    music_lufs: float = Field(description="integrated loudness of the music stem")
+    ducking_db: float | None = Field(
+        description="in the final mix, the music's level between lines minus under them (RMS dB; dialogue stem fitted out); "
+        "None: no lines"
+    )
+
+
 class EpisodeManifest(Model):
     drama: str
     episode: str
@@ -368,6 +404,8 @@ class EpisodeManifest(Model):
     subtitles_srt_uri: str | None = None
     subtitles_vtt_uri: str | None = None
     burned_subtitles: bool = False
+    music: MusicBed | None = Field(None, description="the music bed under the dialogue; None: dialogue only (the default)")
+    stems: dict[str, str] = Field({}, description="stem (dialogue, music) -> artifact URI; their sum times music.mix_gain_db is the mix")
     awaiting_review: list[str] = Field([], description="shots in the cut with their best take, marked for a reviewer")
     timeline: TimelineExport | None = None
     total_cost_usd: float = 0.0

@@ -18,9 +18,11 @@ from zipx_dagster.resources import (
     ManifestIOManager,
     RenderConfig,
     ScriptInbox,
+    TextToSpeech,
     artifact_store_from_env,
     generation_from_env,
     llm_reader_from_env,
+    speech_from_env,
     zipx_home,
 )
 
@@ -32,7 +34,8 @@ def _with_code_references(assets):
 
 
 def build_definitions(home: Path, render: RenderConfig | None = None, artifacts: ArtifactStore | None = None,
-                      generation: Generation | None = None, llm: LLMReader | None = None) -> dg.Definitions:
+                      generation: Generation | None = None, llm: LLMReader | None = None,
+                      speech: TextToSpeech | None = None) -> dg.Definitions:
     """Everything under one ZIPX_HOME: the inbox, the artifact store (or its S3 cache)
     and the manifests."""
     return dg.Definitions(
@@ -46,6 +49,7 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
             "render": render or RenderConfig(),
             "generation": generation or generation_from_env(),
             "llm": llm or llm_reader_from_env(),
+            "speech": speech or speech_from_env(),
             "failures": LocalFailures(),
             "clip": ClipModel(),
             "io_manager": ManifestIOManager(root=str(home / "manifests")),

@@ -47,8 +47,11 @@ def _check(result: dg.ExecuteInProcessResult, what: str) -> None:
         raise SystemExit(f"{what} failed; see the run in the UI (make dev) or the log above")
 
 
-def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Definitions = defs, home: Path | None = None) -> list[Path]:
-    """Registers and materializes every episode of a drama; returns the episode files."""
+def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Definitions = defs, home: Path | None = None,
+              music: Path | None = None) -> list[Path]:
+    """Registers and materializes every episode of a drama, over `music` when given (the
+    episode asset's `music` config: for these runs only); returns the episode files."""
+    episode_config = {"ops": {"episode": {"config": {"music": str(music.resolve())}}}} if music else {}
     home = home or zipx_home()
     started = time.monotonic()
     drama, episodes = register_drama(instance, script, home / "inbox")
@@ -59,7 +62,7 @@ def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Defini
     for episode in episodes:
         print(f"[{time.monotonic() - started:6.1f}s] {drama} {episode}: generating shots ...", flush=True)
         result = definitions.resolve_job_def("episode_job").execute_in_process(
-            instance=instance, partition_key=drama_episode_key(drama, episode), run_config=QUIET_RUN
+            instance=instance, partition_key=drama_episode_key(drama, episode), run_config=QUIET_RUN | episode_config
         )
         _check(result, f"episode_job {drama}/{episode}")
         manifest = result.output_for_node("episode")
@@ -94,13 +97,14 @@ def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Defini
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scripts", nargs="*", type=Path, default=[SAMPLE])
+    parser.add_argument("--music", type=Path, help="a music file to lay under every episode's dialogue (none by default)")
     args = parser.parse_args(argv)
     logging.getLogger("dagster").setLevel(logging.INFO)
     prepare_dagster_home()
     try:
         with dg.DagsterInstance.get() as instance:
             for script in args.scripts:
-                for path in run_drama(instance, script):
+                for path in run_drama(instance, script, music=args.music):
                     print(f"EPISODE {path}")
     except ScriptError as error:
         print(f"error: {error}", file=sys.stderr)

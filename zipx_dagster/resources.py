@@ -220,6 +220,64 @@ def llm_reader_from_env() -> LLMReader:
                      api_key=dg.EnvVar("ZIPX_LLM_API_KEY") if env.get("ZIPX_LLM_API_KEY") else None, **prices)
 
 
+# The speech engines and the environment variable each one's key is read from.
+SPEECH_KEYS = {"elevenlabs": "ELEVENLABS_API_KEY", "openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
+
+
+class TextToSpeech(dg.ConfigurableResource):
+    """The speech engine of episode_audio: eSpeak NG (offline, the default) or a hosted
+    one (ElevenLabs, the OpenAI-compatible /audio/speech route, Gemini TTS). The key comes
+    from the environment (dg.EnvVar: ELEVENLABS_API_KEY, OPENAI_API_KEY or GEMINI_API_KEY)
+    and never reaches logs or metadata. Prices: per million characters (ElevenLabs,
+    OpenAI-compatible) or per million tokens in and out (Gemini), with the date they were
+    read; left unset, zipx_core's dated table for the model is used (set 0 for your own
+    server). Lines are charged to the drama's ledger under the Generation budgets."""
+
+    engine: str = "espeak"  # espeak | elevenlabs | openai | gemini
+    base_url: str | None = None  # another region, a gateway, or a self-hosted OpenAI-compatible server
+    model: str | None = None  # None: the engine's default
+    api_key: str | None = None
+    usd_per_million_chars: float | None = None
+    input_usd_per_million_tokens: float | None = None
+    output_usd_per_million_tokens: float | None = None
+    prices_as_of: str = ""  # when and where you read the prices above
+    voices: list[dict] = []  # the catalogue, over the engine's own: {voice_id, name, sex, age, description}
+    concurrency: int = 4  # lines in flight at once
+    timestamps: bool = True  # ElevenLabs: word timing (the with-timestamps route)
+    output_format: str | None = None  # None: the engine's PCM default
+    allow_http: bool = False  # plain HTTP to a non-local host
+
+    def speech_engine(self):
+        """The engine; eSpeak NG unless a hosted one is set up."""
+        from zipx_core.audio import EspeakEngine
+
+        if self.engine in ("espeak", "espeak-ng"):
+            return EspeakEngine()
+        from zipx_core.models import CatalogueVoice
+        from zipx_core.providers.speech import HOSTED_SPEECH, SpeechPrice, SpeechSettings
+
+        if self.engine not in HOSTED_SPEECH:
+            raise ValueError(f"speech engine {self.engine!r}: one of espeak, {', '.join(HOSTED_SPEECH)}")
+        named = ("usd_per_million_chars", "input_usd_per_million_tokens", "output_usd_per_million_tokens")
+        prices = {name: getattr(self, name) for name in named if getattr(self, name) is not None}
+        price = SpeechPrice(**prices, as_of=self.prices_as_of or "not given", source="resource configuration") if prices else None
+        settings = SpeechSettings(base_url=self.base_url, model=self.model, price=price, concurrency=self.concurrency,
+                                  voices=[CatalogueVoice.model_validate(v) for v in self.voices], timestamps=self.timestamps,
+                                  output_format=self.output_format, allow_http=self.allow_http)
+        return HOSTED_SPEECH[self.engine](self.api_key, settings)
+
+
+def speech_from_env() -> TextToSpeech:
+    """ZIPX_SPEECH_ENGINE (elevenlabs | openai | gemini) turns a hosted engine on, with
+    ZIPX_SPEECH_BASE_URL, ZIPX_SPEECH_MODEL and the engine's key as a dg.EnvVar; eSpeak NG
+    otherwise."""
+    env = os.environ
+    engine = env.get("ZIPX_SPEECH_ENGINE", "espeak")
+    variable = SPEECH_KEYS.get(engine)
+    return TextToSpeech(engine=engine, base_url=env.get("ZIPX_SPEECH_BASE_URL") or None,
+                        model=env.get("ZIPX_SPEECH_MODEL") or None, api_key=dg.EnvVar(variable) if variable and env.get(variable) else None)
+
+
 class LocalFailures(dg.ConfigurableResource):
     """Failure modes the `local` renderer injects, as rates (0..1): to exercise and
     measure the quality gate. All off by default."""

@@ -71,6 +71,7 @@ class VoiceEdit(_Edit):
     pitch: Annotated[int, Field(ge=0, le=99)] | None = None
     rate_wpm: Annotated[int, Field(ge=80, le=260)] | None = None
     style: Text | None = None
+    engine: Text | None = None  # the voice's engine: espeak-ng, elevenlabs, openai, gemini
 
 
 class CharacterEdit(_Edit):
@@ -396,7 +397,8 @@ HEADER = """\
 #   appearance: gender (female | male | unspecified), age_range (e.g. 31-37), face_description,
 #     hair, hair_color and skin_tone (#rrggbb), build (slight | average | broad | tall)
 #   wardrobe: 'default' and 'scene-N' (worn from scene N on): description, top_color, bottom_color
-#   voice: voice_id (e.g. the espeak-ng voice en-us+f3), pitch (0-99), rate_wpm (80-260), style
+#   voice: voice_id (e.g. the espeak-ng voice en-us+f3), pitch (0-99), rate_wpm (80-260), style,
+#     engine (espeak-ng, or elevenlabs / openai / gemini with one of that engine's voice ids)
 #   emotional_range: a list of emotions
 #   places: lighting_palette (colour_temperature_k, key_color, fill_color, ambient_color, mood),
 #     camera_style (lens, movement: static | slow_push | pan | handheld, framing_notes)

@@ -13,15 +13,27 @@ eSpeak NG): male voices at pitch 10-55 speak at about 80-118 Hz, female voices a
 at 180-280 Hz. Where the sex is unknown the voice is one of NEUTRAL_VOICES, which speak
 at 155-170 Hz, where a voice is heard as neither clearly male nor clearly female: it can
 be wrong, but not obviously so, until a person sets the sex.
+
+Hosted engines (ElevenLabs, OpenAI-compatible, Gemini) have catalogues of their own: each
+character's voice is chosen from the engine's catalogue once, to fit the bible (sex,
+then age, then the voice description), and locked per drama and engine in the
+`engine_voices` record, under the same rules: never a voice of the other sex where the
+sex is known, a neutral one (marked for review) where it is not, a voice set on the
+cast sheet for that engine wins, and a locked voice moves only when dealt for another
+sex than the one now surely known.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import BaseModel
+
 from zipx_core.bible.ages import low_end
-from zipx_core.models import CharacterBible, VoiceProfile
+from zipx_core.models import CatalogueVoice, CharacterBible, VoiceProfile
 from zipx_core.naming import stable_hash
 from zipx_core.storage import LocalArtifactStore
 
@@ -133,3 +145,152 @@ def _dealt_sex(c: CharacterBible) -> Sex:
     voice_id = c.voice_profile.voice_id
     sex = voice_sex(voice_id)
     return sex if sex != "unspecified" or voice_id in NEUTRAL_VOICES else c.appearance.gender
+
+
+# --- voices from a speech engine's catalogue --------------------------------------------------
+
+ENGINE_VOICES = "engine_voices"  # record per drama: engine -> character id -> EngineVoice
+NARRATOR_ID = "_narrator"  # the lock's name for the voice of cues with no bible
+STOPWORDS = {"a", "an", "and", "the", "of", "in", "with", "voice", "neutral", "very", "quite", "slightly"}
+
+
+class VoiceChoiceError(ValueError):
+    """No voice in the catalogue may speak for a character (none of its known sex)."""
+
+
+class EngineVoice(BaseModel):
+    """A locked voice of one engine: the voice, its own sex per the catalogue, the sex of
+    the character it was dealt for, and where it came from."""
+
+    voice_id: str
+    name: str = ""
+    sex: Sex = "unspecified"
+    dealt_for: Sex = "unspecified"
+    source: Literal["catalogue", "cast sheet"] = "catalogue"
+    needs_review: bool = False
+
+
+@dataclass(frozen=True)
+class Casting:
+    """What the choice reads of a character."""
+
+    character_id: str
+    sex: Sex
+    sure: bool  # the sex is not in doubt (not in needs_review)
+    age_range: str
+    description: str  # the voice description (the LLM's) and emotional range
+    importance: int  # cues: leads choose first
+
+    @classmethod
+    def of(cls, c: CharacterBible) -> Casting:
+        return cls(c.character_id, c.appearance.gender, "gender" not in c.needs_review, c.appearance.age_range,
+                   " ".join([c.voice_profile.style, *c.emotional_range]), c.cue_count)
+
+    @classmethod
+    def narrator(cls) -> Casting:
+        return cls(NARRATOR_ID, "unspecified", True, "", "clear even narrator", -1)
+
+
+def espeak_catalogue() -> list[CatalogueVoice]:
+    return ([CatalogueVoice(voice_id=v, sex="female") for v in FEMALE_VOICES]
+            + [CatalogueVoice(voice_id=v, sex="male") for v in MALE_VOICES]
+            + [CatalogueVoice(voice_id=v) for v in NEUTRAL_VOICES])
+
+
+def age_band(age_range: str) -> str:
+    """young | middle_aged | old, as voice catalogues label ages; '' when unknown."""
+    low = low_end(age_range or "")
+    return "" if low is None else "young" if low < 30 else "middle_aged" if low < 55 else "old"
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOPWORDS}
+
+
+def _fit(casting: Casting, voice: CatalogueVoice, used: Counter) -> int:
+    """Distinct voices first, then the age, then words shared with the voice's description."""
+    band = age_band(casting.age_range)
+    if not band or not voice.age:
+        age = 0
+    else:
+        age = 2 if band == voice.age else -2 if {band, voice.age} == {"young", "old"} else -1
+    shared = len(_words(casting.description) & _words(f"{voice.name} {voice.description}"))
+    return -3 * used[voice.voice_id] + age + min(shared, 3)
+
+
+def choose_voice(casting: Casting, catalogue: list[CatalogueVoice], used: Counter) -> EngineVoice:
+    """The catalogue voice that fits: of the character's sex where it is known (never the
+    other), a neutral one where it is not (any voice when the catalogue has none), marked
+    for review when the sex is unknown or doubtful."""
+    known = casting.sex in ("female", "male")
+    pool = [v for v in catalogue if v.sex == (casting.sex if known else "unspecified")] or ([] if known else list(catalogue))
+    if not pool:
+        raise VoiceChoiceError(f"{casting.character_id} is {casting.sex}, and the catalogue has no {casting.sex} voice: "
+                               "set the character's voice on the cast sheet, or use a catalogue that has one")
+    voice = max(pool, key=lambda v: (_fit(casting, v, used), -pool.index(v)))
+    return EngineVoice(voice_id=voice.voice_id, name=voice.name, sex=voice.sex, dealt_for=casting.sex,
+                       needs_review=not (known and casting.sure))
+
+
+def _stays(casting: Casting, entry: EngineVoice) -> bool:
+    """A locked voice moves only when dealt for another sex than the one now surely known."""
+    return not (casting.sure and casting.sex != "unspecified" and casting.sex != entry.dealt_for)
+
+
+def needs_choice(castings: list[Casting], lock: dict[str, EngineVoice]) -> bool:
+    """Whether any character still needs a voice (so the catalogue must be read)."""
+    return any(c.character_id not in lock or not _stays(c, lock[c.character_id]) for c in castings)
+
+
+def cast_engine_voices(castings: list[Casting], catalogue: list[CatalogueVoice], lock: dict[str, EngineVoice],
+                       sheet: dict[str, EngineVoice] | None = None) -> dict[str, EngineVoice]:
+    """The drama's lock for one engine after this cast: the sheet's voices, the locked
+    ones that stay, and a choice for every other character, leads first."""
+    entries = {**{cid: e for cid, e in lock.items() if cid not in {c.character_id for c in castings}}, **(sheet or {})}
+    for casting in castings:
+        entry = lock.get(casting.character_id)
+        if casting.character_id not in entries and entry is not None and _stays(casting, entry):
+            entries[casting.character_id] = entry
+    used = Counter(e.voice_id for e in entries.values())
+    for casting in sorted(castings, key=lambda c: (-c.importance, c.character_id)):
+        if casting.character_id not in entries:
+            entries[casting.character_id] = choose_voice(casting, catalogue, used)
+            used[entries[casting.character_id].voice_id] += 1
+    return entries
+
+
+def engine_profile(entry: EngineVoice, casting: Casting, engine: str, style: str) -> VoiceProfile:
+    """The VoiceProfile a line is spoken with. Only eSpeak reads pitch and rate."""
+    pitch = _pitch(entry.dealt_for, casting.age_range, 0, entry.voice_id) if engine == "espeak-ng" else 50
+    rate = 150 + stable_hash(casting.character_id, "rate") % 35
+    return VoiceProfile(voice_id=entry.voice_id, pitch=pitch, rate_wpm=rate, style=style, engine=engine)
+
+
+def load_engine_voice_lock(store, drama: str, engine: str) -> dict[str, EngineVoice]:
+    record = (store.get_record(ENGINE_VOICES, drama) or {}).get(engine, {})
+    return {cid: EngineVoice.model_validate(entry) for cid, entry in record.items()}
+
+
+def save_engine_voice_lock(store, drama: str, engine: str, entries: dict[str, EngineVoice]) -> None:
+    """Locks the engine's voices (one write, and none when nothing changed)."""
+    dumped = {cid: e.model_dump() for cid, e in entries.items()}
+
+    def change(record: dict | None) -> dict | None:
+        record = record or {}
+        if record.get(engine) == dumped:
+            return None
+        return {**record, engine: dumped}
+
+    store.update_record(ENGINE_VOICES, drama, change)
+
+
+def engine_voice_lines(store, drama: str) -> list[str]:
+    """The drama's locked hosted voices as lines for the cast sheet and `zipx cast show`."""
+    lines = []
+    for engine, entries in sorted((store.get_record(ENGINE_VOICES, drama) or {}).items()):
+        for cid, raw in sorted(entries.items()):
+            entry = EngineVoice.model_validate(raw)
+            review = "  NEEDS REVIEW: sex unknown or doubtful, set it" if entry.needs_review else ""
+            lines.append(f"{cid}: {engine} voice {entry.voice_id} ({entry.name or entry.voice_id}, {entry.sex}), "
+                         f"from the {entry.source}{review}")
+    return lines

@@ -8,10 +8,13 @@ steps after it are skipped rather than failed.
 """
 
 from collections import Counter
+from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from zipx_core.audio import apply_speech_timing, voice_episode
+from zipx_core.audio.music import find_music, score_episode
 from zipx_core.generation import cost_summary, generate_shots
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
@@ -22,7 +25,7 @@ from zipx_core.storyboard import plan_episode
 from zipx_core.storyboard.replans import record_replans
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions
-from zipx_dagster.resources import ArtifactStore, Generation, LocalFailures, RenderConfig
+from zipx_dagster.resources import ArtifactStore, Generation, LocalFailures, RenderConfig, ScriptInbox, TextToSpeech
 
 OWNERS = ["team:zipx"]
 PER_DRAMA = {name: dg.AssetIn(partition_mapping=by_drama) for name in ("drama_script", "character_bible", "scene_bible")}
@@ -79,17 +82,24 @@ def storyboard(
     group_name="episodes",
     kinds={"python", "espeak", "ffmpeg"},
     owners=OWNERS,
-    description="Every dialogue line spoken in its character's voice, shot timing that follows the speech, "
+    description="Every dialogue line spoken in its character's voice (eSpeak NG offline; ElevenLabs, "
+    "OpenAI-compatible or Gemini TTS when set up), shot timing that follows the speech, "
     "one track normalised to EBU R128, and SRT/WebVTT subtitles.",
 )
 def episode_audio(
     context: dg.AssetExecutionContext, storyboard: Storyboard, character_bible: CharacterBibles,
-    artifacts: ArtifactStore, render: RenderConfig,
+    artifacts: ArtifactStore, render: RenderConfig, speech: TextToSpeech, generation: Generation,
 ):
-    audio = voice_episode(storyboard, Bibles.of(character_bible), artifacts.store(), fps=render.fps)
+    engine = speech.speech_engine()
+    audio = voice_episode(storyboard, Bibles.of(character_bible), artifacts.store(), fps=render.fps, engine=engine,
+                          generation=generation.settings())
+    paid = {line.speech_uri: line.cost_usd for line in audio.lines}
     yield dg.Output(
         audio,
         metadata={
+            "engine": audio.engine,
+            "model": engine.model,
+            "speech_cost_usd": round(sum(paid.values()), 4),
             "lines": len(audio.lines),
             "duration_s": round(audio.duration_s, 2),
             "loudness_lufs": audio.loudness_lufs,
@@ -174,6 +184,10 @@ def shots(
 
 class EpisodeConfig(dg.Config):
     burn_subtitles: bool = False
+    music: str | None = Field(
+        None, description="A music bed for this episode: a path on the machine that runs the step, or a zipx:// "
+        "artifact URI. Wins over a music file in the inbox; none by default.",
+    )
 
 
 @dg.asset(
@@ -184,7 +198,11 @@ class EpisodeConfig(dg.Config):
     owners=OWNERS,
     description="The finished episode: H.264/AAC MP4 (faststart) of the approved takes in storyboard order (shots "
     "awaiting review use their best take, marked in the timeline) with the dialogue track, SRT/WebVTT subtitles, "
-    "and an editable timeline (OTIO, FCP 7 XML, EDL).",
+    "and an editable timeline (OTIO, FCP 7 XML, EDL). Music, none by default: a file beside the script in the inbox "
+    "named like it scores every episode (`Harbour Lights.mp3`), one with the episode key scores one episode "
+    "(`Harbour Lights.ep02.mp3`), and config `music` (a path or zipx:// URI) wins over both. The music is looped or "
+    "trimmed to the episode, ducked under the lines, mixed at the same loudness target, and its stem and the "
+    "dialogue stem are kept beside the episode.",
 )
 def episode(
     context: dg.AssetExecutionContext,
@@ -194,14 +212,20 @@ def episode(
     episode_audio: EpisodeAudio,
     artifacts: ArtifactStore,
     render: RenderConfig,
+    inbox: ScriptInbox,
 ):
     store = artifacts.store()
     timed = apply_speech_timing(storyboard, episode_audio)
     pool = approved_frames.pool()  # approved takes, and the best take of each shot awaiting review
-    manifest = assemble_episode(timed, pool, store, episode_audio, burn_subtitles=config.burn_subtitles)
+    source = config.music or find_music(Path(inbox.root), *drama_and_episode(context))  # none by default
+    given = "EpisodeConfig.music" if config.music else "inbox music file"  # for errors: where to fix it
+    music = score_episode(episode_audio, store, str(source), given) if source else None
+    context.log.info(f"music bed: {source or 'none'}")
+    manifest = assemble_episode(timed, pool, store, episode_audio, burn_subtitles=config.burn_subtitles, music=music)
     manifest.awaiting_review = sorted(approved_frames.awaiting_review)
     manifest.timeline = export_timeline(
-        build_timeline(timed, pool, store, episode_audio, approved_frames.awaiting_review, fps=render.fps), store
+        build_timeline(timed, pool, store, episode_audio, approved_frames.awaiting_review, fps=render.fps), store,
+        music=store.path(music.stem_uri) if music else None,  # the bed as it sits in the mix, for the CapCut draft
     )
     yield dg.Output(
         manifest,
@@ -217,6 +241,9 @@ def episode(
             "timeline": dg.MetadataValue.path(str(store.path(manifest.timeline.otio_uri))),
             "timeline_exports": sorted(manifest.timeline.exports),
             "awaiting_review": len(manifest.awaiting_review),
+            "music": str(source or "none"),
+            "music_ducking_db": music.ducking_db if music else None,
+            "stems": manifest.stems,
             "cost_usd": manifest.total_cost_usd,
         },
     )
