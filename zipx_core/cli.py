@@ -157,6 +157,7 @@ def _tasks(args) -> str:
 def _cast(args) -> str:
     """The cast sheet of a drama whose bibles are materialized (their manifests under --home)."""
     from zipx_core.bible.cast_sheet import apply_cast_sheet, export_cast_sheet, import_cast_sheet, load_cast_record, load_manifest_bibles, show_cast
+    from zipx_core.bible.voices import engine_voice_lines
     from zipx_core.storage import LocalArtifactStore
 
     home = _home(args)
@@ -165,7 +166,8 @@ def _cast(args) -> str:
     current = apply_cast_sheet(materialized, load_cast_record(store, args.drama))  # imports not yet materialized too
     pending = "" if current == materialized else "\n(cast sheet edits not materialized yet: re-materialize character_bible and scene_bible)"
     if args.action == "show":
-        return show_cast(current) + pending
+        hosted = engine_voice_lines(store, args.drama)  # voices a hosted speech engine was given, locked
+        return show_cast(current) + "".join(f"\n  {line}" for line in ["Hosted voices:", *hosted] if hosted) + pending
     if args.action == "export":
         text, out = export_cast_sheet(current), args.out or args.file
         if not out:

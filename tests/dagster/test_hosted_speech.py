@@ -12,6 +12,7 @@ import pytest
 from tests.dagster.test_cast_sheet_asset import SCRIPT
 from tests.providers_server import ELEVEN_VOICES, KEYS, FakeProviders
 from zipx_core.audio import EspeakEngine
+from zipx_core.cli import main
 from zipx_dagster.definitions import build_definitions
 from zipx_dagster.demo import register_drama
 from zipx_dagster.partitions import drama_episode_key
@@ -29,7 +30,7 @@ def run(defs, instance, selection, partition_key):
     return resolved.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
 
 
-def test_episode_audio_on_a_hosted_engine_never_falls_back_to_espeak_and_pays_once(tmp_path, monkeypatch):
+def test_episode_audio_on_a_hosted_engine_never_falls_back_to_espeak_and_pays_once(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ELEVENLABS_API_KEY", KEYS["elevenlabs"])
     spoken_by_espeak = []
     monkeypatch.setattr(EspeakEngine, "synthesize", lambda self, text, *args: spoken_by_espeak.append(text))
@@ -57,3 +58,8 @@ def test_episode_audio_on_a_hosted_engine_never_falls_back_to_espeak_and_pays_on
         sent = dict(fake.counts)
         assert run(defs, instance, AUDIO, key).success
         assert dict(fake.counts) == sent  # voices locked and lines cached: nothing sent, nothing paid twice
+
+        assert main(["cast", "show", "kitchen", "--home", str(tmp_path)]) == 0  # the cast sheet shows the locked voices
+        shown = capsys.readouterr().out.split("Hosted voices:")[1]
+        for line in audio["lines"]:
+            assert f"{line['character_id']}: elevenlabs voice {line['voice_id']}" in shown
