@@ -84,6 +84,7 @@ def make_references(
     renderer = renderer or LocalRenderer()
     where = _where(bibles, boards)
     references = ReferenceSet(drama=bibles.drama)
+    rolls = store.get_record("rerolls", bibles.drama) or {}  # re-rolls asked for in the review room: a new seed each
     for character in bibles.characters:
         if only is not None and character.character_id not in only["characters"]:
             continue
@@ -92,7 +93,9 @@ def make_references(
             for shot_type in PORTRAITS:
                 requests = [
                     _request(bibles, location_id, shot_type, [figure_spec(character, character.wardrobe["default"])],
-                             stable_hash(character.character_id, location_id, shot_type.value, k) % 2**31, width, height)
+                             stable_hash(character.character_id, location_id, shot_type.value, k,
+                                         *([rolls[character.character_id]] if rolls.get(character.character_id) else [])) % 2**31,
+                             width, height)
                     for k in range(CANDIDATES)
                 ]
                 uri, score = _best_still(store, requests, renderer)

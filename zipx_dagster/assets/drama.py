@@ -13,6 +13,7 @@ from zipx_dagster.partitions import drama_partitions
 from zipx_core.generation import Budget, BudgetExceeded
 from zipx_core.providers import ProviderError
 from zipx_core.providers.llm import LLMConfigError
+from zipx_dagster.room.links import room_link
 from zipx_dagster.resources import ArtifactStore, Generation, LLMReader, ScriptInbox
 
 OWNERS = ["team:zipx"]
@@ -31,6 +32,7 @@ def drama_script(context: dg.AssetExecutionContext, inbox: ScriptInbox) -> dg.Ou
     return dg.Output(
         script,
         metadata={
+            "review_room": room_link(f"/drama/{context.partition_key}"),
             "title": script.title,
             "source": script.source,
             "episodes": len(script.episodes),
@@ -90,6 +92,7 @@ def character_bible(
     return dg.Output(
         CharacterBibles(drama=bibles.drama, characters=characters, cue_map=bibles.cue_map),
         metadata={
+            "review_room": room_link(f"/drama/{context.partition_key}"),
             "characters": len(characters),
             "approved": [c.character_id for c in characters if c.approved],
             "field_sources": dict(Counter(source for c in characters for source in c.provenance.values())),
@@ -124,6 +127,7 @@ def scene_bible(
     return dg.Output(
         SceneBibles(drama=context.partition_key, locations=locations),
         metadata={
+            "review_room": room_link(f"/drama/{context.partition_key}"),
             "locations": len(locations),
             "approved": [s.location_id for s in locations if s.approved],
             "places": markdown_table(

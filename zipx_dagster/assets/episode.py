@@ -25,6 +25,7 @@ from zipx_core.storyboard import plan_episode
 from zipx_core.storyboard.replans import record_replans
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions
+from zipx_dagster.room.links import room_link
 from zipx_dagster.resources import ArtifactStore, Generation, LocalFailures, RenderConfig, ScriptInbox, TextToSpeech
 
 OWNERS = ["team:zipx"]
@@ -57,6 +58,7 @@ def storyboard(
     yield dg.Output(
         board,
         metadata={
+            "review_room": room_link(f"/drama/{drama}/{episode}/storyboard"),
             "title": board.title,
             "shot_count": len(board.shots),
             "duration_s": round(board.duration_s, 2),
@@ -162,6 +164,7 @@ def shots(
     yield dg.Output(
         manifest,
         metadata={
+            "review_room": room_link(f"/drama/{drama}/{episode}/storyboard"),
             "takes": len(manifest.takes),
             "frames": sum(t.frames for t in manifest.takes),
             "duration_s": round(sum(t.duration_s for t in manifest.takes), 2),
@@ -217,7 +220,8 @@ def episode(
     store = artifacts.store()
     timed = apply_speech_timing(storyboard, episode_audio)
     pool = approved_frames.pool()  # approved takes, and the best take of each shot awaiting review
-    source = config.music or find_music(Path(inbox.root), *drama_and_episode(context))  # none by default
+    drama, episode = drama_and_episode(context)
+    source = config.music or find_music(Path(inbox.root), drama, episode)  # none by default
     given = "EpisodeConfig.music" if config.music else "inbox music file"  # for errors: where to fix it
     music = score_episode(episode_audio, store, str(source), given) if source else None
     context.log.info(f"music bed: {source or 'none'}")
@@ -230,6 +234,7 @@ def episode(
     yield dg.Output(
         manifest,
         metadata={
+            "review_room": room_link(f"/drama/{drama}/{episode}"),
             "video": dg.MetadataValue.path(str(store.path(manifest.video_uri))),
             "duration_s": manifest.duration_s,
             "shot_count": manifest.shot_count,

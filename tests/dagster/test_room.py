@@ -1,0 +1,359 @@
+"""The review room over a home made by the real jobs: a tiny script whose takes all fail
+the gate (black frames injected), so every shot awaits review. Starlette's TestClient
+drives the app; a fake launcher stands in for the Dagster webserver (the GraphQL
+launcher is checked against Dagster's own schema here, and for real in
+tests/ui/test_room.py)."""
+
+import json
+
+import dagster as dg
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from zipx_core.manifests import ManifestReader
+from zipx_core.qa.review import load_decisions
+from zipx_core.storage import LocalArtifactStore, S3ArtifactStore, uri_key
+from zipx_dagster.definitions import build_definitions
+from zipx_dagster.demo import register_drama
+from zipx_dagster.partitions import drama_episode_key
+from zipx_dagster.resources import RenderConfig
+from zipx_dagster.room.app import Room, create_app
+from zipx_dagster.room.launcher import DagsterLauncher
+from zipx_dagster.room.security import RoomRefused
+
+pytestmark = pytest.mark.slow
+SCRIPT = """Title: Lab Night
+
+INT. LAB - NIGHT
+
+MIA, 29, a tall woman with black hair, in a white coat, checks a monitor.
+
+MIA
+It worked.
+
+TOM, 40, a broad man in a grey suit, walks in.
+
+TOM
+What worked?
+
+MIA
+(crying)
+It actually worked!
+"""
+BROKEN_TAKES = {"resources": {"failures": {"config": {"black_frames": 1.0}}}}
+TOKEN = "room-token-7f3a9c"
+LOCAL = "http://127.0.0.1:3001"  # the room answers loopback names only, unless it has a token
+
+
+class FakeLauncher:
+    def __init__(self):
+        self.calls = []
+
+    def launch(self, assets, partition, tags):
+        self.calls.append((assets, partition, tags))
+        return f"run-{len(self.calls):04d}"
+
+    def run_url(self, run_id):
+        return f"http://127.0.0.1:3000/runs/{run_id}"
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """(home, definitions, instance): the drama and its one episode materialized, every shot awaiting review."""
+    home = tmp_path_factory.mktemp("room")
+    script = home / "lab.fountain"
+    script.write_text(SCRIPT)
+    defs = build_definitions(home, RenderConfig(width=160, height=90))
+    with dg.instance_for_test() as instance:
+        register_drama(instance, script, home / "inbox")
+        assert defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key="lab").success
+        episode_run = defs.resolve_job_def("episode_job").execute_in_process(
+            instance=instance, partition_key=drama_episode_key("lab", "ep01"), run_config=BROKEN_TAKES)
+        assert episode_run.success
+        yield home, defs, instance
+
+
+def _room(home, store=None, launcher=None):
+    return Room(ManifestReader(home / "manifests"), store or LocalArtifactStore(home / "artifacts"), launcher or FakeLauncher(),
+                budget_episode_usd=5.0, budget_drama_usd=20.0)
+
+
+def _report(home):
+    return json.loads((home / "manifests" / "approved_frames" / "lab" / "ep01.json").read_text())["data"]
+
+
+def _waiting(home):
+    return [o["shot_id"] for o in _report(home)["outcomes"] if o["status"] == "review"]
+
+
+def test_pages_show_the_cast_storyboard_episode_and_review_queue(studio):
+    home, _, _ = studio
+    client = TestClient(create_app(_room(home)), base_url=LOCAL)
+    waiting = _waiting(home)
+    assert len(waiting) >= 4
+    board = json.loads((home / "manifests" / "storyboard" / "lab" / "ep01.json").read_text())["data"]["shots"]
+
+    assert "/drama/lab/ep01/review" in client.get("/").text
+    drama = client.get("/drama/lab").text
+    references = json.loads((home / "manifests" / "reference_frames" / "lab.json").read_text())["data"]
+    for character in ("mia", "tom"):
+        assert f'data-character="{character}"' in drama
+        assert all(f'src="/media/{uri_key(uri)}"' in drama for uri in references["characters"][character])
+    assert drama.count("<audio controls") == 2  # a voice sample each
+    assert "$20.00, $20.00 left" in drama  # the drama's budget, nothing spent offline
+
+    episode = client.get("/drama/lab/ep01").text
+    manifest = json.loads((home / "manifests" / "episode" / "lab" / "ep01.json").read_text())["data"]
+    assert f'src="/media/{uri_key(manifest["video_uri"])}"' in episode
+    assert f'<track kind="subtitles" srclang="en" label="Subtitles" src="/media/{uri_key(manifest["subtitles_vtt_uri"])}"' in episode
+    assert all(f'data-export="{fmt}"' in episode for fmt in ("otio", "fcp_xml", "edl", "capcut"))
+
+    grid = client.get("/drama/lab/ep01/storyboard").text
+    assert all(f'data-shot="{shot["shot_id"]}"' in grid for shot in board)
+    close_ups = client.get("/drama/lab/ep01/storyboard", params={"type": "CU", "verdict": "review"}).text
+    expected = {s["shot_id"] for s in board if s["shot_type"] == "CU"}
+    assert expected and {s["shot_id"] for s in board if f'data-shot="{s["shot_id"]}"' in close_ups} == expected
+
+    queue = client.get("/drama/lab/ep01/review").text
+    for shot in waiting:
+        assert f'id="{shot}" data-shot="{shot}" data-status="review"' in queue
+    assert "black_frames" in queue and "reference mia" in queue and "reference lab" in queue  # scores, and what was compared
+
+
+def test_approve_records_who_and_why_launches_the_gate_and_the_next_run_applies_it(studio):
+    home, defs, instance = studio
+    launcher = FakeLauncher()
+    client = TestClient(create_app(_room(home, launcher=launcher)), base_url=LOCAL)
+    shot = _waiting(home)[0]
+    kept = next(o["take"] for o in _report(home)["outcomes"] if o["shot_id"] == shot)
+
+    answer = client.post(f"/drama/lab/ep01/review/{shot}", data={"decision": "approve", "reviewer": "Ana", "note": "reads fine"},
+                         follow_redirects=False)
+    assert answer.status_code == 303 and "launched=run-0001" in answer.headers["location"]
+    decision = load_decisions(LocalArtifactStore(home / "artifacts"), "lab", "ep01")[shot]
+    assert (decision.decision, decision.reviewer, decision.note) == ("approve", "Ana", "reads fine")
+    assert decision.decided_at and decision.take.model_dump(mode="json") == kept
+    assert launcher.calls == [(["approved_frames", "episode"], "lab|ep01", {"zipx/review": f"approve {shot}", "zipx/reviewer": "Ana"})]
+
+    # what the launched run does: the gate applies the recorded decision
+    job = defs.resolve_job_def("episode_job")
+    assert job.execute_in_process(instance=instance, partition_key=drama_episode_key("lab", "ep01"),
+                                  asset_selection=[dg.AssetKey("approved_frames")]).success
+    outcome = next(o for o in _report(home)["outcomes"] if o["shot_id"] == shot)
+    assert outcome["status"] == "approved" and "approved in review" in outcome["reason"]
+    page = client.get("/drama/lab/ep01/review").text
+    assert f'data-shot="{shot}" data-status="approved"' in page and "reads fine" in page and ">Ana<" in page
+
+
+def test_regenerate_needs_a_reviewer_and_a_note(studio):
+    home, _, _ = studio
+    launcher = FakeLauncher()
+    client = TestClient(create_app(_room(home, launcher=launcher)), base_url=LOCAL)
+    shot = _waiting(home)[-1]
+    store = LocalArtifactStore(home / "artifacts")
+    for form in ({"decision": "regenerate", "reviewer": "Ana", "note": " "}, {"decision": "regenerate", "reviewer": "", "note": "wider"}):
+        answer = client.post(f"/drama/lab/ep01/review/{shot}", data=form, follow_redirects=False)
+        assert answer.status_code == 303 and "error=" in answer.headers["location"]
+    assert shot not in load_decisions(store, "lab", "ep01") and launcher.calls == []
+
+    answer = client.post(f"/drama/lab/ep01/review/{shot}", data={"decision": "regenerate", "reviewer": "Ben", "note": "no black frames"})
+    assert answer.status_code == 200 and "regenerate" in answer.text
+    decision = load_decisions(store, "lab", "ep01")[shot]
+    assert (decision.decision, decision.reviewer, decision.note, decision.take) == ("regenerate", "Ben", "no black frames", None)
+    assert launcher.calls[0][:2] == (["approved_frames", "episode"], "lab|ep01")
+
+    not_waiting = client.post("/drama/lab/ep01/review/ep01-sc999-01", data={"decision": "approve", "reviewer": "Ben"},
+                              follow_redirects=False)
+    assert "not+awaiting+review" in not_waiting.headers["location"] and len(launcher.calls) == 1
+
+
+def test_media_streams_with_ranges_and_nothing_outside_the_store(studio):
+    home, _, _ = studio
+    client = TestClient(create_app(_room(home)), base_url=LOCAL)
+    manifest = json.loads((home / "manifests" / "episode" / "lab" / "ep01.json").read_text())["data"]
+    video = f"/media/{uri_key(manifest['video_uri'])}"
+    part = client.get(video, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.headers["content-type"] == "video/mp4" and len(part.content) == 100
+    whole = (home / "artifacts" / uri_key(manifest["video_uri"])).read_bytes()
+    assert part.content == whole[100:200] and part.headers["content-range"] == f"bytes 100-199/{len(whole)}"
+    assert client.get(f"/media/{uri_key(manifest['subtitles_vtt_uri'])}").headers["content-type"].startswith("text/vtt")
+    download = client.get(f"/media/{uri_key(manifest['timeline']['exports']['edl'])}", params={"download": "lab_ep01.edl"})
+    assert download.headers["content-disposition"].startswith("attachment") and "lab_ep01.edl" in download.headers["content-disposition"]
+
+    (home / "secret.txt").write_text("not for the room")
+    for attempt in ("/media/../secret.txt", "/media/..%2F..%2Fsecret.txt", "/media/clips/aa/..%2F..%2F..%2Fsecret.txt",
+                    "/media/%2Fetc%2Fpasswd", "/media/records/spend/lab.json", "/media/clips/00/" + "0" * 64 + ".mp4"):
+        answer = client.get(attempt)
+        assert answer.status_code == 404, attempt
+        assert "not for the room" not in answer.text and "root:" not in answer.text
+
+
+def test_on_s3_media_redirect_to_presigned_urls(studio, tmp_path):
+    import boto3
+    from botocore.config import Config
+
+    home, _, _ = studio
+    client_s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1", config=Config(signature_version="s3v4"),
+                             aws_access_key_id="AKIDROOMTEST", aws_secret_access_key="room-secret-key-do-not-show")
+    store = S3ArtifactStore(client_s3, "zipx-bucket", "studio", cache_root=tmp_path / "cache")
+    manifest = json.loads((home / "manifests" / "episode" / "lab" / "ep01.json").read_text())["data"]
+    vtt = manifest["subtitles_vtt_uri"]
+    cached = store.cache.path(vtt)  # as if downloaded before: subtitles come through the room (a <track> needs same origin)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes((home / "artifacts" / uri_key(vtt)).read_bytes())
+    client = TestClient(create_app(_room(home, store=store)), base_url=LOCAL)
+
+    answer = client.get(f"/media/{uri_key(manifest['video_uri'])}", follow_redirects=False)
+    location = answer.headers["location"]
+    assert answer.status_code == 307 and "/zipx-bucket/studio/" + uri_key(manifest["video_uri"]) in location
+    assert "X-Amz-Signature=" in location and "room-secret-key-do-not-show" not in location
+    assert client.get(f"/media/{uri_key(vtt)}").text.startswith("WEBVTT")
+
+
+def test_beyond_loopback_only_with_the_token(studio):
+    home, _, _ = studio
+    with pytest.raises(RoomRefused, match="ZIPX_ROOM_TOKEN"):
+        create_app(_room(home), host="0.0.0.0")
+    with pytest.raises(RoomRefused):
+        create_app(_room(home), host="192.168.1.20", token="")
+    client = TestClient(create_app(_room(home), host="0.0.0.0", token=TOKEN))
+
+    assert client.get("/drama/lab").status_code == 401
+    assert client.get("/drama/lab", headers={"Accept": "text/html"}, follow_redirects=False).headers["location"] == "/login"
+    assert client.get("/drama/lab", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/media/" + "clips/00/" + "0" * 64 + ".mp4").status_code == 401
+    assert client.post("/drama/lab/ep01/review/x", data={"decision": "approve"}).status_code == 401
+    assert client.get("/drama/lab", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+    assert client.post("/login", data={"token": "wrong"}).status_code == 401
+    signed_in = client.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    assert signed_in.status_code == 303 and TOKEN not in signed_in.headers["set-cookie"]
+    page = client.get("/drama/lab")  # the cookie now
+    assert page.status_code == 200 and TOKEN not in page.text
+
+
+def test_forms_from_another_site_are_refused(studio):
+    home, _, _ = studio
+    launcher = FakeLauncher()
+    client = TestClient(create_app(_room(home, launcher=launcher)), base_url=LOCAL)
+    shot = _waiting(home)[1]
+    answer = client.post(f"/drama/lab/ep01/review/{shot}", data={"decision": "approve", "reviewer": "Eve"},
+                         headers={"Origin": "http://evil.example"})
+    assert answer.status_code == 403 and launcher.calls == []
+    rebound = client.get("/drama/lab", headers={"Host": "evil.example:3001"})  # a DNS-rebinding page's own name
+    assert rebound.status_code == 403 and "Mia" not in rebound.text
+    assert shot not in load_decisions(LocalArtifactStore(home / "artifacts"), "lab", "ep01")
+
+
+class SeededDrawer:
+    """A still source that draws what its seed says, as a hosted image model does (the
+    offline drawer draws from the bible alone, so its re-roll is the same picture)."""
+
+    def still(self, request):
+        from PIL import Image
+
+        return Image.new("RGB", (request.width, request.height), tuple(request.seed.to_bytes(4, "big")[:3]))
+
+
+def test_cast_sheet_approve_edit_and_reroll_through_the_cli_functions(studio):
+    from zipx_core.bible.cast_sheet import load_cast_record
+    from zipx_core.models import Bibles
+    from zipx_core.qa.references import make_references
+
+    home, defs, instance = studio
+    launcher = FakeLauncher()
+    client = TestClient(create_app(_room(home, launcher=launcher)), base_url=LOCAL)
+    store, reader = LocalArtifactStore(home / "artifacts"), ManifestReader(home / "manifests")
+
+    assert client.post("/drama/lab/cast/mia", data={"action": "approve"}).status_code == 200
+    assert "mia" in load_cast_record(store, "lab").locked.characters
+    assert launcher.calls[-1] == (["character_bible", "scene_bible", "reference_frames"], "lab", {"zipx/cast": "approve mia"})
+    refused = client.post("/drama/lab/cast/mia", data={"action": "reroll"}, follow_redirects=False)
+    assert "approved" in refused.headers["location"] and len(launcher.calls) == 1
+
+    bibles = Bibles.of(reader.load("character_bible", "lab"), reader.load("scene_bible", "lab"))
+    boards = [reader.load("storyboard", "lab", "ep01")]
+    before = make_references(bibles, boards, store, 32, 18, SeededDrawer()).characters
+    assert client.post("/drama/lab/cast/tom", data={"action": "reroll"}).status_code == 200
+    assert store.get_record("rerolls", "lab") == {"tom": 1} and "tom" not in store.get_record("references", "lab")["characters"]
+    assert launcher.calls[-1] == (["character_bible", "scene_bible", "reference_frames"], "lab", {"zipx/cast": "reroll tom"})
+    after = make_references(bibles, boards, store, 32, 18, SeededDrawer()).characters
+    assert after["mia"] == before["mia"] and set(after["tom"]).isdisjoint(before["tom"])  # new candidates for Tom only
+    assert defs.resolve_job_def("drama_job").execute_in_process(  # what the launched run does: Tom drawn and locked again
+        instance=instance, partition_key="lab", asset_selection=[dg.AssetKey("reference_frames")]).success
+    assert "tom" in store.get_record("references", "lab")["characters"]
+
+    form = {"action": "edit", "display_name": "Tom", "gender": "male", "hair_color": "#aa3311", "pitch": "40", "rate_wpm": "150"}
+    edited = client.post("/drama/lab/cast/tom", data=form)
+    assert edited.status_code == 200 and "hair_color" in edited.text
+    assert load_cast_record(store, "lab").edits.characters["tom"].appearance.hair_color == "#aa3311"
+    page = client.get("/drama/lab").text  # the sheet as the next run builds it, said to be pending
+    assert 'name="hair_color" value="#aa3311"' in page and "not materialized yet" in page
+    bad = client.post("/drama/lab/cast/tom", data={**form, "rate_wpm": "999"}, follow_redirects=False)
+    assert "rate_wpm" in bad.headers["location"]
+
+
+def test_the_graphql_launcher_speaks_dagsters_schema():
+    from dagster_graphql.schema import create_schema
+    from graphql import parse, validate
+
+    from zipx_dagster.room import launcher as module
+
+    schema = create_schema().graphql_schema
+    for query in (module.ASSET_NODES, module.PARTITION, module.LAUNCH):
+        assert validate(schema, parse(query)) == []
+    sent = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sent.append(body)
+        if "assetNodes" in body["query"]:
+            return httpx.Response(200, json={"data": {"assetNodes": [
+                {"assetKey": {"path": ["approved_frames"]}, "repository": {"name": "__repository__", "location": {"name": "zipx"}},
+                 "assetChecksOrError": {"checks": [{"name": "drift_left_in_pool", "jobNames": ["__ASSET_JOB", "episode_job"]}]}},
+                {"assetKey": {"path": ["episode"]}, "repository": {"name": "__repository__", "location": {"name": "zipx"}},
+                 "assetChecksOrError": {"checks": []}}]}})
+        if "pipelineOrError" in body["query"]:
+            return httpx.Response(200, json={"data": {"pipelineOrError": {"__typename": "Pipeline", "partition": {
+                "runConfigOrError": {"yaml": "{}"},
+                "tagsOrError": {"__typename": "PartitionTags", "results": [{"key": "dagster/partition", "value": "lab|ep01"}]}}}}})
+        return httpx.Response(200, json={"data": {"launchPipelineExecution": {"__typename": "LaunchRunSuccess", "run": {"runId": "abc"}}}})
+
+    launcher = DagsterLauncher("http://dagster:3000", client=httpx.Client(transport=httpx.MockTransport(answer)))
+    assert launcher.launch(["approved_frames", "episode"], "lab|ep01", {"zipx/reviewer": "Ana"}) == "abc"
+    params = sent[-1]["variables"]["params"]
+    assert params["selector"] == {"repositoryLocationName": "zipx", "repositoryName": "__repository__", "pipelineName": "__ASSET_JOB",
+                                  "assetSelection": [{"path": ["approved_frames"]}, {"path": ["episode"]}],
+                                  "assetCheckSelection": [{"assetKey": {"path": ["approved_frames"]}, "name": "drift_left_in_pool"}]}
+    assert params["executionMetadata"]["tags"] == [{"key": "dagster/partition", "value": "lab|ep01"}, {"key": "zipx/reviewer", "value": "Ana"}]
+
+
+def test_the_room_command_refuses_a_public_bind_without_a_token(tmp_path, monkeypatch, capsys):
+    from zipx_dagster.room.__main__ import main
+
+    monkeypatch.setenv("ZIPX_HOME", str(tmp_path))
+    for variable in ("ZIPX_ROOM_TOKEN", "ZIPX_S3_BUCKET"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["--host", "0.0.0.0", "--port", "1"]) == 2  # refused before it binds anything
+    assert "ZIPX_ROOM_TOKEN" in capsys.readouterr().err
+
+
+def test_asset_metadata_links_into_the_room(monkeypatch):
+    from zipx_dagster.room.links import room_link
+
+    monkeypatch.delenv("ZIPX_ROOM_URL", raising=False)
+    assert room_link("/drama/lab/ep01/review").value == "http://127.0.0.1:3001/drama/lab/ep01/review"
+    monkeypatch.setenv("ZIPX_ROOM_URL", "https://room.studio.example/")
+    assert room_link("/drama/lab").value == "https://room.studio.example/drama/lab"
+
+
+def test_a_decision_is_kept_when_the_webserver_is_down(studio):
+    from zipx_core.bible.cast_sheet import load_cast_record
+
+    home, _, _ = studio
+    launcher = DagsterLauncher("http://127.0.0.1:9")  # nothing listens there
+    client = TestClient(create_app(_room(home, launcher=launcher)), base_url=LOCAL)
+    answer = client.post("/drama/lab/cast/lab", data={"action": "approve"})  # a place, this time
+    assert answer.status_code == 200 and "no run was launched" in answer.text and "did not answer" in answer.text
+    assert "lab" in load_cast_record(LocalArtifactStore(home / "artifacts"), "lab").locked.places
