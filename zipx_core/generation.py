@@ -19,15 +19,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from zipx_core.media import conform_clip, probe, thumbnail_png
+from zipx_core.media import probe, thumbnail_png
+from zipx_core.media.ffmpeg import Conform, conform_clips
 from zipx_core.models import Bibles, GenerationRequest, ShotsManifest, Storyboard, Take
 from zipx_core.prompting import build_request
 from zipx_core.providers import (
@@ -47,6 +50,12 @@ from zipx_core.storage import LocalArtifactStore
 
 Progress = Callable[[int, int, str, float], None]
 MAX_ATTEMPTS = 3  # a refused or failed job is tried again (new seed) at most this often
+# store calls wait on disk or S3 round trips more than on the CPU: several at once
+RECORD_THREADS = 16  # the calls a submission waits for (task records, the budget ledger)
+FILE_THREADS = 8  # finished clips: scratch folders, probes, thumbnails, uploads
+# clips per ffmpeg run at most; measured on 2 cores: 4 short clips in one run take a
+# quarter less CPU than 4 runs; 8 in one run are no better than 4
+CONFORM_BATCH = 4
 
 
 class RenderSettings(BaseModel):
@@ -159,39 +168,73 @@ class Budget:
     """Charges are kept per drama in the store, one per request hash, so a request that
     is resumed or read back is never charged twice. The ledger is changed with the
     store's `update_record`, atomic for every run that shares the store: several
-    processes on one machine, or several machines on one bucket."""
+    processes on one machine, or several machines on one bucket.
 
-    def __init__(self, store, drama: str, episode: str, settings: GenerationSettings):
+    Charges and refunds that arrive while the ledger is being written wait and go in
+    the next write, together, in the order they came: a burst of submissions (a wave of
+    100 at a high limit) costs a few ledger writes, not 100 one after another."""
+
+    def __init__(self, store, drama: str, episode: str, settings: GenerationSettings, run_io=None):
         self.store, self.drama, self.episode, self.settings = store, drama, episode, settings
-        self.lock = asyncio.Lock()  # orders this run's own shots
+        self.run_io = run_io or asyncio.to_thread  # runs a blocking store call off the event loop
+        self.pending: list[tuple[str, float | None, str, asyncio.Future]] = []  # usd None: a refund
+        self.writer: asyncio.Task | None = None
 
     async def charge(self, digest: str, usd: float, shot_id: str) -> None:
-        def add(ledger: dict | None) -> dict | None:
-            charges = (ledger or {"charges": {}})["charges"]
-            if digest in charges:
-                return None
-            episode_spent = sum(c["usd"] for c in charges.values() if c["episode"] == self.episode)
-            drama_spent = sum(c["usd"] for c in charges.values())
-            for scope, spent, limit in (("episode " + self.episode, episode_spent, self.settings.budget_episode_usd),
-                                        ("drama " + self.drama, drama_spent, self.settings.budget_drama_usd)):
-                if limit is not None and spent + usd > limit + 1e-9:
-                    raise BudgetExceeded(f"budget for {scope} is ${limit:.2f}: ${spent:.2f} spent, "
-                                         f"{shot_id} would add ${usd:.2f}; no new submissions")
-            charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd}
-            return {"charges": charges}
-
-        async with self.lock:
-            await asyncio.to_thread(self.store.update_record, "spend", self.drama, add)
+        """Returns once the charge is in the ledger; BudgetExceeded if it does not fit."""
+        await self._queue(digest, usd, shot_id)
 
     async def refund(self, digest: str) -> None:
-        def remove(ledger: dict | None) -> dict | None:
-            if not ledger or digest not in ledger["charges"]:
-                return None
-            del ledger["charges"][digest]
-            return ledger
+        await self._queue(digest, None, "")
 
-        async with self.lock:
-            await asyncio.to_thread(self.store.update_record, "spend", self.drama, remove)
+    async def _queue(self, digest: str, usd: float | None, shot_id: str) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.pending.append((digest, usd, shot_id, done))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.ensure_future(self._write_all())
+        await done
+
+    async def _write_all(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            refused: dict[int, BudgetExceeded] = {}
+            try:
+                await self.run_io(self.store.update_record, "spend", self.drama, lambda ledger: self._apply(batch, ledger, refused))
+            except Exception as error:  # the store failed: every caller of this write hears it
+                refused = dict.fromkeys(range(len(batch)), error)
+            for index, (*_, done) in enumerate(batch):
+                if not done.done():  # its caller may have been cancelled
+                    done.set_exception(refused[index]) if index in refused else done.set_result(None)
+
+    def _apply(self, batch, ledger: dict | None, refused: dict) -> dict | None:
+        """The batch applied in order (the store may call this again on a write conflict)."""
+        refused.clear()
+        charges, changed = (ledger or {"charges": {}})["charges"], False
+        episode_spent = sum(c["usd"] for c in charges.values() if c["episode"] == self.episode)
+        drama_spent = sum(c["usd"] for c in charges.values())
+        for index, (digest, usd, shot_id, _) in enumerate(batch):
+            if usd is None:  # a refund
+                gone = charges.pop(digest, None)
+                if gone:
+                    drama_spent -= gone["usd"]
+                    episode_spent -= gone["usd"] if gone["episode"] == self.episode else 0.0
+                    changed = True
+            elif digest not in charges:
+                try:
+                    self._check(episode_spent, drama_spent, usd, shot_id)
+                except BudgetExceeded as error:
+                    refused[index] = error
+                    continue
+                charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd}
+                episode_spent, drama_spent, changed = episode_spent + usd, drama_spent + usd, True
+        return {"charges": charges} if changed else None
+
+    def _check(self, episode_spent: float, drama_spent: float, usd: float, shot_id: str) -> None:
+        for scope, spent, limit in (("episode " + self.episode, episode_spent, self.settings.budget_episode_usd),
+                                    ("drama " + self.drama, drama_spent, self.settings.budget_drama_usd)):
+            if limit is not None and spent + usd > limit + 1e-9:
+                raise BudgetExceeded(f"budget for {scope} is ${limit:.2f}: ${spent:.2f} spent, "
+                                     f"{shot_id} would add ${usd:.2f}; no new submissions")
 
 
 @dataclass
@@ -203,10 +246,103 @@ class GenerationStats:
     rerouted: list[str] = field(default_factory=list)
 
 
+class Workers:
+    """Blocking work off the event loop, in three bounded pools, so that the calls that
+    let the next job start never queue behind the work on finished clips: records (task
+    records, the budget ledger: small store calls), files (scratch folders, storing a
+    take: probe, thumbnail, upload) and media (ffmpeg: CPU-bound, so one per core)."""
+
+    def __init__(self):
+        self.media_size = os.cpu_count() or 2
+        self.pools = [ThreadPoolExecutor(RECORD_THREADS, thread_name_prefix="zipx-records"),
+                      ThreadPoolExecutor(FILE_THREADS, thread_name_prefix="zipx-files"),
+                      ThreadPoolExecutor(self.media_size, thread_name_prefix="zipx-media")]
+
+    async def _in(self, pool: ThreadPoolExecutor, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+
+    async def records(self, function, *args):
+        return await self._in(self.pools[0], function, *args)
+
+    async def files(self, function, *args):
+        return await self._in(self.pools[1], function, *args)
+
+    async def media(self, function, *args):
+        return await self._in(self.pools[2], function, *args)
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(wait=False)
+
+
+class Conformer:
+    """Downloaded clips waiting to be conformed to the episode's format: each media worker
+    takes up to CONFORM_BATCH of them, oldest first, into one ffmpeg run."""
+
+    def __init__(self, workers: Workers, settings: RenderSettings):
+        self.workers, self.settings = workers, settings
+        self.waiting: list[tuple[Conform, asyncio.Future]] = []
+        self.runners: set[asyncio.Task] = set()  # held here: the loop keeps only weak references
+
+    async def conform(self, source: Path, out: Path, seconds: float) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((Conform(source, out, seconds), done))
+        if len(self.runners) < self.workers.media_size:
+            self.runners.add(asyncio.ensure_future(self._run()))
+        await done
+
+    async def _run(self) -> None:
+        size = (self.settings.width, self.settings.height, self.settings.fps)
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:CONFORM_BATCH], self.waiting[CONFORM_BATCH:]
+                try:
+                    errors = await self.workers.media(conform_clips, [clip for clip, _ in batch], *size)
+                except Exception as error:  # ffmpeg missing, the pool shut: every clip of the batch hears it
+                    errors = [error] * len(batch)
+                for (_, done), error in zip(batch, errors):
+                    if not done.done():  # its shot may have been cancelled
+                        done.set_exception(error) if error else done.set_result(None)
+        finally:
+            self.runners.discard(asyncio.current_task())  # at once: a clip queued next starts a runner
+
+
+class Turnstile:
+    """Lets shots on to the providers' queues in their order in the episode (their rank),
+    although the store reads each makes first finish in any order: submissions, and what
+    a budget admits, follow the storyboard. A shot passes once, or leaves (read back,
+    failed, sharing another's job); rank None (a retry, a retake) does not queue here."""
+
+    def __init__(self):
+        self.next = 0
+        self.left: set[int] = set()
+        self.waiting: dict[int, asyncio.Future] = {}
+
+    async def wait(self, rank: int | None) -> None:
+        if rank is not None and rank > self.next:
+            self.waiting[rank] = asyncio.get_running_loop().create_future()
+            await self.waiting[rank]
+
+    def leave(self, rank: int | None) -> None:
+        if rank is None or rank < self.next or rank in self.left:
+            return
+        self.left.add(rank)
+        while self.next in self.left:
+            self.left.discard(self.next)
+            self.next += 1
+        waiter = self.waiting.pop(self.next, None)
+        if waiter and not waiter.done():
+            waiter.set_result(None)
+
+
 class Generator:
     def __init__(self, store, renderer: LocalRenderer, providers: dict[str, HostedProvider], settings: RenderSettings,
-                 generation: GenerationSettings, budget: Budget, sleep=asyncio.sleep, reference_url=None):
+                 generation: GenerationSettings, budget: Budget, sleep=asyncio.sleep, reference_url=None,
+                 workers: Workers | None = None):
         self.store, self.renderer, self.providers = store, renderer, providers
+        self.workers = workers or Workers()
+        self.conformer = Conformer(self.workers, settings)
+        self.turnstile = Turnstile()
         self.settings, self.generation, self.budget, self.sleep = settings, generation, budget, sleep
         self.reference_url = reference_url  # uri -> URL a provider can fetch (S3 presigned), or None
         self.available = set(providers)
@@ -225,48 +361,62 @@ class Generator:
             raise NoModelAvailable(f"no model can take {request.shot_id} now: {route.reason}")
         return route
 
-    async def shot_take(self, shot, request: GenerationRequest) -> Take:
+    async def shot_take(self, shot, request: GenerationRequest, rank: int | None = None) -> Take:
         """The shot's take: up to MAX_ATTEMPTS jobs; a provider that is down is replaced
-        by the next fallback without using up an attempt."""
+        by the next fallback without using up an attempt. `rank`: the shot's place in
+        the episode, the order its first job queues for a provider in."""
+        try:
+            return await self._shot_take(shot, request, rank)
+        finally:
+            self.turnstile.leave(rank)
+
+    async def _shot_take(self, shot, request: GenerationRequest, rank: int | None) -> Take:
         attempt, last_error = 1, None
         # the shot's take from an earlier run, whichever model and attempt made it: never paid for again
         made_key = request_hash("shot", self.generation.quality.value, request)
-        made = self.store.get_record("shot_takes", made_key)
-        earlier = made and _cached(self.store, made["request_hash"])
+        earlier = await self.workers.records(self._made_before, made_key)
         if earlier:
             self.stats.cached += 1
             return earlier
         while attempt <= MAX_ATTEMPTS:
             route = self.route(request, shot)
             if route.provider == "local":
+                self.turnstile.leave(rank)
                 async with self.local_slots:
                     take = await asyncio.to_thread(render_take, request, self.renderer, self.store)
                 # the route is this run's (the dial may have changed since the take was made)
                 return take.model_copy(update={"intended_provider": route.intended, "estimated_cost_usd": route.estimated_cost_usd})
             try:
-                take = await self.hosted_take(reseeded(request, attempt), route, attempt)
-                self.store.put_record("shot_takes", made_key, {"request_hash": take.request_hash})
+                take = await self.hosted_take(reseeded(request, attempt), route, attempt, rank)
+                await self.workers.records(self.store.put_record, "shot_takes", made_key, {"request_hash": take.request_hash})
                 return take
             except (ContentPolicyRejected, TaskFailed, DownloadRejected) as error:
-                last_error = error
+                rank, last_error = None, error  # a retry queues behind the shots waiting
                 self.stats.retried[route.provider] += 1
                 attempt += 1
             except (BudgetExceeded, RequestRejected, SubmissionUnknown):
                 raise
             except ProviderError as error:  # down after retries: route around it
+                rank = None
                 self.available.discard(route.provider)
                 self.stats.rerouted.append(f"{request.shot_id}: {error}")
         raise last_error
 
-    async def hosted_take(self, request: GenerationRequest, route: Route, attempt: int) -> Take:
+    def _made_before(self, made_key: str) -> Take | None:
+        made = self.store.get_record("shot_takes", made_key)
+        return made and _cached(self.store, made["request_hash"])
+
+    async def hosted_take(self, request: GenerationRequest, route: Route, attempt: int, rank: int | None = None) -> Take:
         provider = self.providers[route.provider]
         digest = request_hash(provider.name, route.model, request, attempt, duration_s=route.duration_s, resolution=route.resolution)
-        cached = _cached(self.store, digest)
+        cached = await self.workers.records(_cached, self.store, digest)
         if cached:
             self.stats.cached += 1
             return cached
-        if digest not in self.inflight:  # identical requests in one run share one job
-            self.inflight[digest] = asyncio.ensure_future(self._make(provider, request, route, attempt, digest))
+        if digest in self.inflight:  # identical requests in one run share one job
+            self.turnstile.leave(rank)  # (its maker may be waiting for this shot's turn)
+        else:
+            self.inflight[digest] = asyncio.ensure_future(self._make(provider, request, route, attempt, digest, rank))
         return await self.inflight[digest]
 
     def _job(self, request: GenerationRequest, route: Route, digest: str) -> Job:
@@ -275,71 +425,93 @@ class Generator:
                    reference_images=[self.store.path(uri).read_bytes() for uri in stills],
                    reference_urls=[self.reference_url(uri) for uri in stills] if self.reference_url else [])
 
-    async def _make(self, provider: HostedProvider, request: GenerationRequest, route: Route, attempt: int, digest: str) -> Take:
-        job = provider.prepare(self._job(request, route, digest))
+    async def _make(self, provider: HostedProvider, request: GenerationRequest, route: Route, attempt: int, digest: str,
+                    rank: int | None) -> Take:
+        try:
+            job = provider.prepare(await self.workers.records(self._job, request, route, digest))
+            # read before the slot: one store round trip less between a slot freed and the next
+            # submission (no other coroutine of this run makes this request: they share this one)
+            task = await self.workers.records(self.store.get_record, "tasks", digest)
+            await self.turnstile.wait(rank)
+        finally:
+            self.turnstile.leave(rank)  # nothing awaited from here to the slot's queue: the order holds
         estimate = provider.estimate_cost(job)
         async with self.slots[provider.name]:
-            task = self.store.get_record("tasks", digest)
-            if task and task.get("task_id"):
-                task_id = task["task_id"]
-                self.stats.resumed[provider.name] += 1
-            elif task and task.get("state") == "submitting":
-                raise SubmissionUnknown(provider.name, f"an earlier submission of {request.shot_id} was sent and its answer lost; "
-                                        f"not sent again: check the provider's console, then `zipx tasks release {digest}`")
-            else:
-                if self.stopped:
-                    raise BudgetExceeded(self.stopped)
-                try:
-                    await self.budget.charge(digest, estimate, request.shot_id)
-                except BudgetExceeded as error:
-                    self.stopped = str(error)
-                    raise
-                await self.rates[provider.name].wait()
-                record = {"provider": provider.name, "model": route.model, "shot_id": request.shot_id, "state": "submitting"}
-                self.store.put_record("tasks", digest, record)  # a crash from here on is never answered by sending again
-                try:
-                    task_id = await provider.submit(job)
-                except SubmissionUnknown:
-                    raise
-                except ProviderError:  # refused or never delivered: nothing made, nothing to pay
-                    self.store.put_record("tasks", digest, {**record, "state": "not_sent"})
-                    await self.budget.refund(digest)
-                    raise
-                # saved before the first poll: from here on a crash costs nothing
-                self.store.put_record("tasks", digest, {**record, "state": "submitted", "task_id": task_id, "submitted_at": time.time()})
-                self.stats.submitted[provider.name] += 1
+            task_id = await self._submit_or_resume(provider, job, route, estimate, digest, task)
             state = await provider.wait(task_id, self.sleep)
         # the job is done at the provider: its slot is free while we fetch and conform the clip
-        with self.store.scratch_dir() as scratch:
-            raw, clip = Path(scratch) / "download.mp4", Path(scratch) / "clip.mp4"
+        scratch = await self.workers.files(self.store.scratch_dir)
+        try:
+            raw, clip = Path(scratch.name) / "download.mp4", Path(scratch.name) / "clip.mp4"
             await provider.download(state.video_url, raw, job)
-            await asyncio.to_thread(conform_clip, raw, clip, request.duration_s, self.settings.width, self.settings.height,
-                                    self.settings.fps)
+            await self.conformer.conform(raw, clip, request.duration_s)
             fields = dict(shot_id=request.shot_id, attempt=attempt, provider=provider.name, model=route.model,
                           seed=request.seed, cost_usd=estimate, task_id=task_id,
                           intended_provider=route.intended, estimated_cost_usd=route.estimated_cost_usd)
-            return await asyncio.to_thread(_store_take, self.store, clip, Path(scratch), fields, digest)
+            return await self.workers.files(_store_take, self.store, clip, Path(scratch.name), fields, digest)
+        finally:
+            await self.workers.files(scratch.cleanup)
+
+    async def _submit_or_resume(self, provider: HostedProvider, job: Job, route: Route, estimate: float, digest: str,
+                                task: dict | None) -> str:
+        """The task id of the job: an earlier run's (`task`, its record), or a new submission's (charged first)."""
+        shot_id, put_record = job.request.shot_id, self.store.put_record
+        if task and task.get("task_id"):
+            self.stats.resumed[provider.name] += 1
+            return task["task_id"]
+        if task and task.get("state") == "submitting":
+            raise SubmissionUnknown(provider.name, f"an earlier submission of {shot_id} was sent and its answer lost; "
+                                    f"not sent again: check the provider's console, then `zipx tasks release {digest}`")
+        if self.stopped:
+            raise BudgetExceeded(self.stopped)
+        try:
+            await self.budget.charge(digest, estimate, shot_id)
+        except BudgetExceeded as error:
+            self.stopped = str(error)
+            raise
+        await self.rates[provider.name].wait()
+        record = {"provider": provider.name, "model": route.model, "shot_id": shot_id, "state": "submitting"}
+        await self.workers.records(put_record, "tasks", digest, record)  # a crash from here on is never answered by sending again
+        try:
+            task_id = await provider.submit(job)
+        except SubmissionUnknown:
+            raise
+        except ProviderError:  # refused or never delivered: nothing made, nothing to pay
+            await self.workers.records(put_record, "tasks", digest, {**record, "state": "not_sent"})
+            await self.budget.refund(digest)
+            raise
+        # saved before the first poll: from here on a crash costs nothing
+        await self.workers.records(put_record, "tasks", digest, {**record, "state": "submitted", "task_id": task_id,
+                                                                  "submitted_at": time.time()})
+        self.stats.submitted[provider.name] += 1
+        return task_id
 
 
 async def generate_episode(storyboard: Storyboard, bibles: Bibles, store, settings: RenderSettings = RenderSettings(),
                            generation: GenerationSettings = GenerationSettings(), renderer: LocalRenderer | None = None,
                            providers: dict[str, HostedProvider] | None = None, on_progress: Progress | None = None,
                            sleep=asyncio.sleep, reference_url=None) -> tuple[ShotsManifest, GenerationStats]:
-    budget = Budget(store, storyboard.drama, storyboard.episode, generation)
-    generator = Generator(store, renderer or LocalRenderer(), providers or {}, settings, generation, budget, sleep, reference_url)
+    workers = Workers()
+    budget = Budget(store, storyboard.drama, storyboard.episode, generation, workers.records)
+    generator = Generator(store, renderer or LocalRenderer(), providers or {}, settings, generation, budget, sleep, reference_url,
+                          workers)
     requests = [build_request(shot, bibles, settings.width, settings.height, settings.fps) for shot in storyboard.shots]
     started, done = time.monotonic(), 0
 
-    async def one(shot, request):
+    async def one(rank, shot, request):
         nonlocal done
         try:
-            return await generator.shot_take(shot, request)
+            return await generator.shot_take(shot, request, rank)
         finally:
             done += 1
             if on_progress:
                 on_progress(done, len(requests), shot.shot_id, time.monotonic() - started)
 
-    results = await asyncio.gather(*(one(s, r) for s, r in zip(storyboard.shots, requests)), return_exceptions=True)
+    try:
+        results = await asyncio.gather(*(one(rank, s, r) for rank, (s, r) in enumerate(zip(storyboard.shots, requests))),
+                                       return_exceptions=True)
+    finally:
+        workers.close()
     takes, failed = [], {}
     for shot, result in zip(storyboard.shots, results):
         if isinstance(result, Take):
@@ -370,28 +542,37 @@ def generate_shots(storyboard: Storyboard, bibles: Bibles, store, settings: Rend
 
 def retake_function(storyboard: Storyboard, store, settings: RenderSettings, generation: GenerationSettings,
                     renderer: LocalRenderer, make_providers: Callable[[], dict[str, HostedProvider]], reference_url=None):
-    """For the quality gate: one more take of a shot, routed like its first (hosted or
-    local), recorded, resumable and charged like every other. Clients are made per call:
-    an httpx client belongs to the event loop it was made in."""
+    """For the quality gate: a round of retakes, all in flight at once, each routed like its
+    shot's first take (hosted or local), recorded, resumable and charged like every other.
+    One event loop and one generator per round, so provider limits and the budget's stop
+    hold across the round; clients are made per round (an httpx client belongs to its loop).
+    Returns, for each (request, attempt), its Take or the RetakeFailed that replaced it."""
     shots = {shot.shot_id: shot for shot in storyboard.shots}
 
-    def retake(request: GenerationRequest, attempt: int) -> Take:
-        async def one() -> Take:
-            providers = make_providers()
-            try:
-                budget = Budget(store, storyboard.drama, storyboard.episode, generation)
-                generator = Generator(store, renderer, providers, settings, generation, budget, reference_url=reference_url)
-                route = generator.route(request, shots[request.shot_id])
-                if route.provider == "local":
-                    return render_take(request, renderer, store, attempt)
-                return await generator.hosted_take(request, route, attempt)
-            except (ProviderError, BudgetExceeded, NoModelAvailable) as error:  # a failed attempt for the gate, not a crash
-                raise RetakeFailed(str(error), stops_submissions=isinstance(error, BudgetExceeded)) from None
-            finally:
-                for provider in providers.values():
-                    await provider.aclose()
+    async def one(generator: Generator, request: GenerationRequest, attempt: int) -> Take | RetakeFailed:
+        try:
+            route = generator.route(request, shots[request.shot_id])
+            if route.provider == "local":
+                async with generator.local_slots:
+                    return await asyncio.to_thread(render_take, request, renderer, store, attempt)
+            return await generator.hosted_take(request, route, attempt)
+        except (ProviderError, BudgetExceeded, NoModelAvailable) as error:  # a failed attempt for the gate, not a crash
+            return RetakeFailed(str(error), stops_submissions=isinstance(error, BudgetExceeded))
 
-        return asyncio.run(one())
+    async def round_of(jobs: list[tuple[GenerationRequest, int]]) -> list[Take | RetakeFailed]:
+        providers, workers = make_providers(), Workers()
+        try:
+            budget = Budget(store, storyboard.drama, storyboard.episode, generation, workers.records)
+            generator = Generator(store, renderer, providers, settings, generation, budget, reference_url=reference_url,
+                                  workers=workers)
+            return list(await asyncio.gather(*(one(generator, request, attempt) for request, attempt in jobs)))
+        finally:
+            workers.close()
+            for provider in providers.values():
+                await provider.aclose()
+
+    def retake(jobs: list[tuple[GenerationRequest, int]]) -> list[Take | RetakeFailed]:
+        return asyncio.run(round_of(jobs)) if jobs else []
 
     return retake
 

@@ -4,6 +4,7 @@ retried, and a run killed mid-generation that resumes without paying again."""
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from zipx_core.generation import GenerationSettings, RenderSettings, cost_summary, generate_episode
+from zipx_core.generation import Budget, BudgetExceeded, GenerationSettings, RenderSettings, cost_summary, generate_episode
 from zipx_core.storage import LocalArtifactStore
 from zipx_core.storyboard import plan_episode
 from tests.conftest import REPO
@@ -240,3 +241,70 @@ def test_a_lost_submission_is_held_until_a_person_releases_it(board, sample_bibl
         assert main(["tasks", "release", digest, "--home", str(tmp_path)]) == 0
         manifest, _ = run(one, sample_bibles, store, lambda: {"seedance": seedance(fake)})
         assert [t.shot_id for t in manifest.takes] == [shot.shot_id] and len(fake.submissions) == 2
+
+
+class SlowReads(LocalArtifactStore):
+    """A store whose reads take a random while: they finish in any order."""
+
+    def get_record(self, kind, name):
+        time.sleep(random.random() * 0.02)
+        return super().get_record(kind, name)
+
+
+def test_submissions_follow_the_storyboard_although_store_reads_finish_in_any_order(board, sample_bibles, tmp_path):
+    shots = board.model_copy(update={"shots": [s for s in board.shots if s.route == "seedance"][:8]})
+    with FakeProviders(job_seconds=0.1) as fake:
+        generation = GenerationSettings(concurrency={"seedance": 1}, submissions_per_minute={})
+        manifest, _ = run(shots, sample_bibles, SlowReads(tmp_path), lambda: {"seedance": seedance(fake)}, generation)
+        assert not manifest.failed
+        prompts = [body["content"][0]["text"] for _, body in fake.submissions]
+        assert prompts == [_job_for(shot, sample_bibles).request.prompt for shot in shots.shots]
+
+
+class CountedUpdates(LocalArtifactStore):
+    updates = 0
+
+    def update_record(self, kind, name, change):
+        self.updates += 1
+        return super().update_record(kind, name, change)
+
+
+def test_charges_that_arrive_together_share_a_ledger_write_and_are_judged_in_order(tmp_path):
+    store = CountedUpdates(tmp_path)
+    budget = Budget(store, "drama", "ep01", GenerationSettings(budget_drama_usd=30.0))
+
+    async def charge_fifty():
+        return await asyncio.gather(*(budget.charge(f"job-{i}", 1.0 if i != 3 else 50.0, f"shot-{i}") for i in range(50)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(charge_fifty())
+    admitted = [i for i, result in enumerate(results) if result is None]
+    assert admitted == [i for i in range(31) if i != 3]  # the $50 one refused, the rest in order up to $30
+    assert all(isinstance(results[i], BudgetExceeded) for i in range(50) if i not in admitted)
+    assert store.updates <= 3  # not one write per charge
+    asyncio.run(budget.refund("job-0"))
+    assert "job-0" not in store.get_record("spend", "drama")["charges"]
+
+
+def test_clips_conformed_together_are_the_bytes_of_clips_conformed_alone_and_a_bad_one_fails_alone(tmp_path):
+    import numpy as np
+
+    from zipx_core.media import encode_frames, probe
+    from zipx_core.media.ffmpeg import Conform, conform_clip, conform_clips
+
+    sources = []
+    for n, (width, seconds) in enumerate(((96, 2), (160, 3))):
+        source = tmp_path / f"source{n}.mp4"
+        encode_frames((np.full((54, width, 3), i * 9 % 255, dtype=np.uint8) for i in range(24 * seconds)), source, width, 54, 24)
+        sources.append(source)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    batch = [Conform(sources[0], tmp_path / "a.mp4", 1.5), Conform(broken, tmp_path / "b.mp4", 1.0),
+             Conform(sources[1], tmp_path / "c.mp4", 2.5)]
+    errors = conform_clips(batch, 128, 72, 24)
+    assert errors[0] is None and errors[2] is None and "ffmpeg failed" in str(errors[1])
+    assert conform_clips(batch[::2], 128, 72, 24) == [None, None]  # together, in one run
+    for clip in batch[::2]:
+        conform_clip(clip.source, tmp_path / "alone.mp4", clip.seconds, 128, 72, 24, threads=1)
+        assert (tmp_path / "alone.mp4").read_bytes() == clip.out.read_bytes()
+        assert probe(clip.out).frames == round(clip.seconds * 24) and probe(clip.out).width == 128

@@ -28,6 +28,10 @@ from zipx_core.models import GenerationRequest
 log = logging.getLogger("zipx.providers")
 
 MAX_VIDEO_BYTES = 512 * 1024 * 1024
+# One client per provider, its connections kept: at a limit of 100 every running job is
+# polled on its own connection, and httpx's default (20 kept alive) would open and
+# close (TLS handshake included) some 80 connections on every round of polls.
+HTTP_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 DURATION_TOLERANCE_S = 0.6  # providers round clip lengths to whole frames or seconds
 
 
@@ -182,7 +186,7 @@ class HostedProvider(VideoProvider):
         self.allowed_hosts = tuple(download_hosts or self.download_hosts)
         self.allow_private = allow_private  # loopback and private addresses: local test servers only
         self.prices = prices or {}
-        self.client = httpx.AsyncClient(timeout=self.retry.timeout_s, follow_redirects=False)
+        self.client = httpx.AsyncClient(timeout=self.retry.timeout_s, follow_redirects=False, limits=HTTP_LIMITS)
 
     def __repr__(self) -> str:  # never the key
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -295,7 +299,7 @@ class HostedProvider(VideoProvider):
         except httpx.HTTPError as error:  # a connection cut mid-body, a timeout
             raise DownloadRejected(self.name, f"download broken off: {type(error).__name__}") from None
         try:
-            info = probe(dest)
+            info = await asyncio.to_thread(probe, dest)  # reads the file: not on the event loop
         except MediaError:
             raise DownloadRejected(self.name, "download: not a decodable video") from None
         if info.frames < 1 or abs(info.duration_s - job.duration_s) > DURATION_TOLERANCE_S:
