@@ -16,7 +16,14 @@ And the three hosted speech protocols (tts.py's `speech_answer`): ElevenLabs
 OpenAI-compatible `POST /v1/audio/speech`, and Gemini TTS (`generateContent` on a model
 whose name has "tts"). Each line is a tone as long as its text; scripted to fail at the
 HTTP level (phase "speech": 429, 500, malformed, policy, hang, drop) or in the audio
-(phase "audio": bad_audio). Requests are kept in `tts_requests`."""
+(phase "audio": bad_audio). Requests are kept in `tts_requests`.
+
+And Kling's lip-sync pair (provider "kling_lipsync", Kling's JWT): `POST
+/v1/videos/identify-face` answers at once with a session and `lipsync_faces`;
+`POST /v1/videos/advanced-lip-sync` makes a task polled at `GET
+/v1/videos/advanced-lip-sync/{id}`, whose result is `lipsync_video_s` long. Faults: phase
+"identify" (429, 500, no_face: no faces, no_human: Kling's 400), "submit" (429, 500,
+policy, drop), "outcome" (failed, no_face, and the download kinds)."""
 
 from __future__ import annotations
 
@@ -78,6 +85,9 @@ class FakeProviders:
     llm_reply: Callable[[dict], dict] | None = None  # chat request body -> the JSON the model answers
     llm_requests: list[dict] = field(default_factory=list)  # chat requests answered (faults aside)
     tts_requests: list[tuple[str, str, dict, dict]] = field(default_factory=list)  # (provider, path, query, body) answered
+    lipsync_faces: list[dict] = field(default_factory=lambda: [{"face_id": "0", "start_time": 0, "end_time": 60000}])
+    lipsync_video_s: float = 5.0  # how long the synced clip Kling returns is
+    lipsync_sessions: dict[str, str] = field(default_factory=dict)  # session id -> the video URL identified
 
     def __post_init__(self):
         self.tasks: dict[str, FakeTask] = {}
@@ -150,6 +160,8 @@ def _check_auth(provider: str, headers) -> bool:
 
 
 def _provider_of(path: str) -> str | None:
+    if path in ("/v1/videos/identify-face", "/v1/videos/advanced-lip-sync") or path.startswith("/v1/videos/advanced-lip-sync/"):
+        return "kling_lipsync"
     if path.startswith("/v1/text-to-speech/") or path == "/v1/voices":
         return "elevenlabs"
     if path.endswith("/audio/speech"):
@@ -180,6 +192,7 @@ POLICY_ANSWERS = {
                                    "type": "invalid_request_error", "param": None, "code": "content_policy_violation"}}),
     "gemini_tts": (200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}),
 }
+POLICY_ANSWERS["kling_lipsync"] = POLICY_ANSWERS["kling"]
 
 
 def _handler(fake: FakeProviders):
@@ -226,6 +239,8 @@ def _handler(fake: FakeProviders):
                 return self.chat(body)
             if provider in TTS_AUTH:
                 return self.tts(provider, path, body)
+            if provider == "kling_lipsync":
+                return self.lipsync(path, body)
             fake.counts[f"{provider}:submit"] += 1
             if not _check_auth(provider, self.headers):
                 return self.send(401, {"code": 1000, "message": "authentication failed"})
@@ -297,6 +312,8 @@ def _handler(fake: FakeProviders):
                 if not _check_auth(provider, self.headers):
                     return self.send(*_tts_refusal(provider, self.headers.get("xi-api-key", "")))
                 return self.send(200, {"voices": ELEVEN_VOICES})
+            if provider == "kling_lipsync":
+                return self.lipsync_poll(path)
             fake.counts[f"{provider}:poll"] += 1
             if not _check_auth(provider, self.headers):
                 return self.send(401, {"message": "authentication failed"})
@@ -340,6 +357,58 @@ def _handler(fake: FakeProviders):
                 self.close_connection = True
                 return
             self.send(200, data)
+
+        def lipsync(self, path: str, body: dict):
+            phase = "identify" if path.endswith("/identify-face") else "submit"
+            fake.counts[f"kling_lipsync:{phase}"] += 1
+            if not _check_auth("kling", self.headers):
+                return self.send(401, {"code": 1000, "message": "authentication failed"})
+            fault = fake.fault("kling_lipsync", phase)
+            if phase == "identify":
+                assert bool(body.get("video_url")) != bool(body.get("video_id")), body
+                if fault and fault.kind == "no_human":
+                    return self.send(400, {"code": 1201, "message": "there is no human in the video"})
+                if fault and fault.kind != "no_face":
+                    fake.faults.insert(0, fault)  # the HTTP-level kinds, answered as for every provider
+                    if self.scripted("kling_lipsync", "identify"):
+                        return
+                session = f"session-{next(fake.ids)}"
+                fake.lipsync_sessions[session] = body.get("video_url") or body["video_id"]
+                faces = [] if fault and fault.kind == "no_face" else fake.lipsync_faces
+                return self.send(200, {"code": 0, "message": "SUCCEED", "data": {
+                    "session_id": session, "final_unit_deduction": "1", "face_data": faces}})
+            if fault:
+                fake.faults.insert(0, fault)
+                if self.scripted("kling_lipsync", "submit"):
+                    return
+            assert body["session_id"] in fake.lipsync_sessions, body["session_id"]
+            (choice,) = body["face_choose"]  # one person per task
+            assert choice["face_id"] in {f["face_id"] for f in fake.lipsync_faces}, choice
+            assert base64.b64decode(choice["sound_file"])[:4] == b"RIFF", "sound_file: base64 WAV"
+            assert choice["sound_end_time"] - choice["sound_start_time"] >= 2000, choice
+            assert len(body["external_task_id"]) <= 64
+            task = fake.new_task("kling_lipsync", body, fake.lipsync_video_s)
+            return self.send(200, {"code": 0, "message": "SUCCEED", "data": {"task_id": task, "task_status": "submitted"}})
+
+        def lipsync_poll(self, path: str):
+            fake.counts["kling_lipsync:poll"] += 1
+            if not _check_auth("kling", self.headers):
+                return self.send(401, {"message": "authentication failed"})
+            if self.scripted("kling_lipsync", "poll"):
+                return
+            task_id = path.rsplit("/", 1)[-1]
+            task = fake.tasks.get(task_id)
+            if task is None:
+                return self.send(404, {"code": 1203, "message": f"no task {task_id}"})
+            running = time.monotonic() < task.ready_at
+            task.reported_done = task.reported_done or not running
+            data = {"task_id": task_id, "task_status": "processing" if running else "succeed"}
+            if not running and task.outcome in ("failed", "no_face"):
+                data.update(task_status="failed", task_status_msg="no face detected" if task.outcome == "no_face" else "render error")
+            elif not running:
+                data["task_result"] = {"videos": [{"id": "v", "url": f"{fake.url}/files/{task_id}.mp4",
+                                                   "duration": str(task.duration_s)}]}
+            return self.send(200, {"code": 0, "message": "SUCCEED", "data": data})
 
     return Handler
 

@@ -16,7 +16,33 @@ SHOT_NAMES = {
 NEGATIVE_PROMPT = "text, watermark, extra limbs, distorted face, changing clothes, changing hair colour"
 
 
-def compose_prompt(shot: Shot, bibles: Bibles) -> str:
+def dialogue_speaker(shot: Shot) -> str | None:
+    """The one character who speaks in the shot, or None (no lines, or several speakers)."""
+    speakers = {line.character_id for line in shot.dialogue}
+    return speakers.pop() if len(speakers) == 1 else None
+
+
+def _name(bibles: Bibles, character_id: str) -> str:
+    known = any(c.character_id == character_id for c in bibles.characters)
+    return bibles.character(character_id).display_name if known else character_id
+
+
+def native_dialogue_lines(shot: Shot, bibles: Bibles) -> list[str]:
+    """For models that make sound: the speaker says the lines on screen, one speaker per
+    clip, and everyone else keeps their mouth closed (models otherwise put the words on
+    the most prominent face). A shot with several speakers keeps the plain form."""
+    speaker = dialogue_speaker(shot)
+    if speaker is None:
+        return [f'{_name(bibles, line.character_id)} says: "{line.text}"' for line in shot.dialogue]
+    name = _name(bibles, speaker)
+    parts = [f'{name} speaks, lips in sync with the words{f" ({line.parenthetical})" if line.parenthetical else ""}: '
+             f'"{line.text}"' for line in shot.dialogue]
+    others = [_name(bibles, c) for c in shot.characters if c != speaker]
+    parts.append(f"One speaker: only {name} talks" + (f"; {', '.join(others)} keep their mouths closed." if others else "."))
+    return parts
+
+
+def compose_prompt(shot: Shot, bibles: Bibles, native_dialogue: bool = False) -> str:
     place = bibles.location(shot.location_id)
     light = place.lighting_palette
     parts = [
@@ -34,11 +60,10 @@ def compose_prompt(shot: Shot, bibles: Bibles) -> str:
             f"wearing {outfit.description} ({outfit.top_color} top, {outfit.bottom_color} bottom)."
         )
     parts.append(f"Action: {shot.action}")
-    for line in shot.dialogue:
-        speaker = bibles.character(line.character_id).display_name if any(
-            c.character_id == line.character_id for c in bibles.characters
-        ) else line.character_id
-        parts.append(f'{speaker} says: "{line.text}"')
+    if native_dialogue:
+        parts.extend(native_dialogue_lines(shot, bibles))
+    else:
+        parts.extend(f'{_name(bibles, line.character_id)} says: "{line.text}"' for line in shot.dialogue)
     parts.append(f"Emotional intensity {shot.emotional_intensity:.2f}.")
     return "\n".join(parts)
 
@@ -59,7 +84,9 @@ def figure_spec(character: CharacterBible, outfit: Outfit, speaking: bool = Fals
     )
 
 
-def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int = 24) -> GenerationRequest:
+def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int = 24,
+                  native_dialogue: bool = False) -> GenerationRequest:
+    """`native_dialogue`: the drama lets a model that makes sound speak the lines (see native_dialogue_lines)."""
     place = bibles.location(shot.location_id)
     figures = [
         figure_spec(bibles.character(c), bibles.character(c).outfit_for(shot.scene_number), speaking=c == shot.speaker,
@@ -69,7 +96,7 @@ def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int 
     return GenerationRequest(
         shot_id=shot.shot_id,
         location_id=shot.location_id,
-        prompt=compose_prompt(shot, bibles),
+        prompt=compose_prompt(shot, bibles, native_dialogue),
         negative_prompt=NEGATIVE_PROMPT,
         shot_type=shot.shot_type,
         duration_s=shot.duration_s,
