@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # System packages the test suite needs beyond PyPI, from Debian, installed only if missing:
-# a PostgreSQL server (the production-instance test starts a real one) and Chromium (the
-# UI test drives it headless through Playwright; Playwright's own browser download cannot
-# work without a network).
+# a PostgreSQL server (the production-instance test starts a real one), Redis (the broker
+# of the distributed test's Celery workers, started by scripts/broker.sh) and Chromium
+# (the UI test drives it headless through Playwright; Playwright's own browser download
+# cannot work without a network).
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

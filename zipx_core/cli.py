@@ -134,16 +134,13 @@ def _review(args) -> str:
 
 def _tasks(args) -> str:
     """Submissions sent whose answer was lost (the job may exist at the provider): never
-    re-sent by ZipX until a person has checked the provider's console and released it."""
-    from zipx_core.storage import LocalArtifactStore
+    re-sent by ZipX until a person has checked the provider's console and released it.
+    On the store the runs use (S3 when ZIPX_S3_BUCKET is set)."""
+    from zipx_core.storage import store_from_env
 
-    store = LocalArtifactStore(_home(args) / "artifacts")
-    folder = store.root / "records" / "tasks"
-    unknown = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        record = json.loads(path.read_text())
-        if record.get("state") == "submitting":
-            unknown[path.stem] = record
+    store = store_from_env(_home(args))
+    records = {name: store.get_record("tasks", name) for name in store.list_records("tasks")}
+    unknown = {name: r for name, r in records.items() if r and r.get("state") == "submitting"}
     if args.action == "unknown":
         if not unknown:
             return "no submissions with an unknown outcome"
@@ -155,14 +152,15 @@ def _tasks(args) -> str:
 
 
 def _cast(args) -> str:
-    """The cast sheet of a drama whose bibles are materialized (their manifests under --home)."""
+    """The cast sheet of a drama whose bibles are materialized, on the store the runs use
+    (--home's, or S3 when ZIPX_S3_BUCKET is set)."""
     from zipx_core.bible.cast_sheet import apply_cast_sheet, export_cast_sheet, import_cast_sheet, load_cast_record, load_manifest_bibles, show_cast
     from zipx_core.bible.voices import engine_voice_lines
-    from zipx_core.storage import LocalArtifactStore
+    from zipx_core.manifests import ManifestReader
+    from zipx_core.storage import store_from_env
 
-    home = _home(args)
-    materialized = load_manifest_bibles(home / "manifests", args.drama)
-    store = LocalArtifactStore(home / "artifacts")
+    store = store_from_env(_home(args))
+    materialized = load_manifest_bibles(ManifestReader(store), args.drama)
     current = apply_cast_sheet(materialized, load_cast_record(store, args.drama))  # imports not yet materialized too
     pending = "" if current == materialized else "\n(cast sheet edits not materialized yet: re-materialize character_bible and scene_bible)"
     if args.action == "show":
@@ -195,7 +193,8 @@ def _add_cast(commands) -> None:
     cast.add_argument("file", nargs="?", help="import: the edited sheet; export: where to write it (else stdout)")
     cast.add_argument("--out", help="export: the file to write")
     cast.add_argument("--approve", action="append", metavar="ID", help="import: approve this character or place too (repeatable)")
-    cast.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx): its manifests and artifact store")
+    cast.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx): its manifests and artifact store "
+                      "(on S3 when ZIPX_S3_BUCKET is set, as for the runs)")
     cast.set_defaults(handler=_cast)
 
 

@@ -45,7 +45,7 @@ from zipx_core.providers import (
     SubmissionUnknown,
     TaskFailed,
 )
-from zipx_core.routing import DEFAULT_PRICES, Quality, Route, all_on, plan_route
+from zipx_core.routing import DEFAULT_PRICES, Aspect, Quality, Route, all_on, frame_size, plan_route
 from zipx_core.storage import LocalArtifactStore
 
 Progress = Callable[[int, int, str, float], None]
@@ -60,12 +60,23 @@ CONFORM_BATCH = 4
 
 class RenderSettings(BaseModel):
     """Output format of generated clips. 640x360 keeps the offline demo near 10x real
-    time on 2 cores; hosted clips are conformed to it so the episode joins by copy."""
+    time on 2 cores; every take, hosted ones included, is conformed to it so the episode
+    joins by copy. `for_dial`: the size the quality dial picks (what hosted takes paid for)."""
 
     width: int = Field(640, ge=64, le=3840)
-    height: int = Field(360, ge=64, le=2160)
+    height: int = Field(360, ge=64, le=3840)  # 9:16 frames are taller than wide
     fps: int = Field(24, ge=1, le=60)
     workers: int = Field(2, ge=1, le=32, description="shots the local renderer draws at once")
+
+    @classmethod
+    def for_dial(cls, quality: Quality, aspect: Aspect = Aspect.landscape, hosted: bool = False, **rest) -> RenderSettings:
+        """The frame of routing.FRAME_SIZES: the paid resolution on hosted models, the small default offline."""
+        width, height = frame_size(quality, aspect, hosted)
+        return cls(width=width, height=height, **rest)
+
+    @property
+    def aspect(self) -> Aspect:
+        return Aspect.landscape if self.width >= self.height else Aspect.portrait
 
 
 class GenerationSettings(BaseModel):

@@ -2,7 +2,8 @@
 
 The seed's policy picks the provider (emotional close-ups → HappyHorse, physics →
 Kling, cinematic wide shots → Veo 3, else Seedance). The quality dial (draft |
-balanced | premium), the only knob a user sees, picks the model and resolution. A
+balanced | premium), the only knob a user sees, picks the model and resolution, and
+with the episode's aspect (16:9 or 9:16) the size of its frame (FRAME_SIZES). A
 provider that cannot take the shot (length, reference images), has no key, or is down
 is replaced by the next in its fallback list; with none left the shot renders on
 `local`, but the route the policy wanted is still recorded and costed."""
@@ -27,7 +28,32 @@ class Quality(str, Enum):
     premium = "premium"
 
 
-# (model, resolution) per provider and quality.
+class Aspect(str, Enum):
+    landscape = "16:9"
+    portrait = "9:16"  # for phones
+
+
+# The episode's frame (width, height) at 16:9 for each dial; 9:16 is the same frame turned
+# upright. Every take is conformed to it, so the episode joins by copy.
+# - hosted: the resolution the dial pays for (MODELS below): draft 480p (Seedance and
+#   HappyHorse at 480p; Veo and Kling make nothing under 720p and are scaled down),
+#   balanced 720p, premium 1080p. Each client asks for the aspect (Job.aspect_ratio).
+# - local: the offline renderer's 640x360 at every dial, chosen for speed (near 10x real
+#   time on 2 cores, ../shared/DESIGN.md); it is a stand-in, nothing is paid for.
+FRAME_SIZES: dict[str, dict[Quality, tuple[int, int]]] = {
+    "hosted": {Quality.draft: (854, 480), Quality.balanced: (1280, 720), Quality.premium: (1920, 1080)},
+    "local": {Quality.draft: (640, 360), Quality.balanced: (640, 360), Quality.premium: (640, 360)},
+}
+
+
+def frame_size(quality: Quality, aspect: Aspect = Aspect.landscape, hosted: bool = False) -> tuple[int, int]:
+    """The episode's (width, height) at this dial and aspect, on hosted models or offline."""
+    width, height = FRAME_SIZES["hosted" if hosted else "local"][Quality(quality)]
+    return (width, height) if Aspect(aspect) is Aspect.landscape else (height, width)
+
+
+# (model, resolution) per provider and quality. The resolution names the short side: a
+# 9:16 job asks for the same resolution with the portrait aspect (Kling: `mode` sets it).
 MODELS: dict[str, dict[Quality, tuple[str, str]]] = {
     "veo3": {Quality.draft: ("veo-3.1-fast-generate-preview", "720p"),
              Quality.balanced: ("veo-3.1-generate-preview", "720p"),

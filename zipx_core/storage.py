@@ -29,6 +29,9 @@ from pathlib import Path
 URI_PREFIX = "zipx://"
 _KEY_RE = re.compile(r"^[a-z_]+/[0-9a-f]{2}/[0-9a-f]{64}(\.[a-z0-9]{1,8})?$")
 _NAME_RE = re.compile(r"^[a-z0-9_]{1,80}$")
+# named JSON objects that change (the assets' manifests): slug folders and a slug name
+_OBJECT_RE = re.compile(r"^([a-z0-9_]{1,80}/){0,4}[a-z0-9_]{1,80}\.json$")
+_PREFIX_RE = re.compile(r"^([a-z0-9_]{1,80}/){0,4}$")
 # S3's answers to a conditional write when another writer won; AWS gives NoSuchKey for
 # If-Match on a key deleted since it was read
 CONDITION_LOST = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409")
@@ -72,6 +75,14 @@ def record_key(kind: str, name: str) -> str:
     return f"records/{kind}/{name}.json"
 
 
+def object_key(key: str, prefix: bool = False) -> str:
+    """A named object's key (`manifests/episode/lab/ep01.json`), or a prefix of keys
+    (`manifests/episode/`); anything else (a path, '..', upper case) is refused."""
+    if not (_PREFIX_RE if prefix else _OBJECT_RE).match(key):
+        raise StorageError(f"not an object {'prefix' if prefix else 'key'} of this store: {key!r}")
+    return key
+
+
 def _staging(path: Path) -> Path:
     """Where a file is written before its atomic rename to `path`: one name per process and
     thread, so writers never share one (the last rename wins) and readers never see it."""
@@ -90,14 +101,18 @@ def _file_lock(path: Path):
 
 
 class LocalArtifactStore:
-    def __init__(self, root: str | Path):
+    """`root` holds the artifacts and records; named objects (the manifests) live under
+    `objects_root`, by default the same folder. A laptop keeps them in ZIPX_HOME, so the
+    manifests are in ZIPX_HOME/manifests. Nothing is created until something is written."""
+
+    def __init__(self, root: str | Path, objects_root: str | Path | None = None):
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.objects_root = Path(objects_root).resolve() if objects_root else self.root
 
     def scratch_dir(self) -> tempfile.TemporaryDirectory:
         """A temporary folder on the store's file system, so that finished files move
         into place with an atomic rename."""
-        (self.root / "tmp").mkdir(exist_ok=True)
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         return tempfile.TemporaryDirectory(dir=self.root / "tmp")
 
     def put_file(self, source: Path, kind: str, suffix: str) -> Artifact:
@@ -134,6 +149,11 @@ class LocalArtifactStore:
         staging.write_text(json.dumps(record, sort_keys=True))
         os.replace(staging, path)
 
+    def list_records(self, kind: str) -> list[str]:
+        """The names of the records of one kind, sorted."""
+        folder = self.root / record_key(kind, "x").rsplit("/", 1)[0]
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
     def update_record(self, kind: str, name: str, change: Callable[[dict | None], dict | None]) -> dict | None:
         """Read, change and write a record as one step for every process that shares this
         folder (a file lock). `change` gets the record (None if there is none) and returns
@@ -146,6 +166,28 @@ class LocalArtifactStore:
                 return record
             self.put_record(kind, name, changed)
             return changed
+
+    # Named objects that change (the manifests): whole or not at all, read by key.
+    def object_location(self, key: str) -> str:
+        return str(self.objects_root / object_key(key))
+
+    def read_object(self, key: str) -> bytes | None:
+        path = self.objects_root / object_key(key)
+        return path.read_bytes() if path.is_file() else None
+
+    def write_object(self, key: str, body: bytes) -> None:
+        path = self.objects_root / object_key(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = _staging(path)
+        staging.write_bytes(body)
+        os.replace(staging, path)
+
+    def list_objects(self, prefix: str) -> list[str]:
+        """The keys under `prefix`, at any depth, sorted."""
+        folder = self.objects_root / object_key(prefix, prefix=True)
+        found = folder.rglob("*.json") if folder.is_dir() else []
+        keys = (p.relative_to(self.objects_root).as_posix() for p in found if not p.name.startswith("."))
+        return sorted(k for k in keys if _OBJECT_RE.match(k))
 
 
 class S3ArtifactStore:
@@ -308,3 +350,89 @@ class S3ArtifactStore:
             self.client.put_object(Bucket=self.bucket, Key=self._object(key), Body=json.dumps(record, sort_keys=True).encode())
         except Exception as error:
             raise self._fail("put", key, error) from None
+
+    def list_records(self, kind: str) -> list[str]:
+        """The names of the records of one kind, sorted."""
+        folder = self._object(record_key(kind, "x").rsplit("/", 1)[0] + "/")
+        names = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+                names += [item["Key"][len(folder):].removesuffix(".json") for item in page.get("Contents", [])]
+        except Exception as error:
+            raise self._fail("list", kind, error) from None
+        return sorted(n for n in names if "/" not in n)
+
+    # Named objects that change (the manifests): one PUT each, so whole or not at all;
+    # never cached, so every machine reads the latest.
+    def object_location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._object(object_key(key))}"
+
+    def read_object(self, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._object(object_key(key)))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+        except Exception as error:
+            raise self._fail("get", key, error) from None
+
+    def write_object(self, key: str, body: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._object(object_key(key)), Body=body)
+        except Exception as error:
+            raise self._fail("put", key, error) from None
+
+    def list_objects(self, prefix: str) -> list[str]:
+        """The keys under `prefix`, at any depth, sorted."""
+        start, keys = self._object(object_key(prefix, prefix=True)), []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
+                keys += [item["Key"][len(self._object("")):] for item in page.get("Contents", [])]
+        except Exception as error:
+            raise self._fail("list", prefix, error) from None
+        return sorted(k for k in keys if _OBJECT_RE.match(k))
+
+
+def s3_client(endpoint_url: str | None = None, region: str = "us-east-1", access_key_id: str | None = None,
+              secret_access_key: str | None = None):
+    """boto3's S3 client as ZipX uses it. Credentials left None come from boto3's own
+    chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint_url, region_name=region,
+        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+        config=Config(
+            signature_version="s3v4",  # presigned URLs too (SigV2 is refused by AWS and by S3-compatible servers)
+            s3={"addressing_style": "path"} if endpoint_url else {},
+            retries={"mode": "standard"},
+        ),
+    )
+
+
+def store_settings(home: Path) -> dict:
+    """Where the runs keep artifacts and manifests, from the environment (no secrets):
+    ZIPX_S3_BUCKET switches to S3 (with ZIPX_S3_PREFIX, and ZIPX_S3_ENDPOINT_URL for MinIO
+    and the like), the local folder `home/s3-cache` then being the read cache; without it,
+    `home/artifacts` and the manifests in `home/manifests`. The Dagster resource, the CLI
+    and the review room all start from this, so they act on the same store."""
+    bucket = os.environ.get("ZIPX_S3_BUCKET")
+    if not bucket:
+        return {"root": str(home / "artifacts"), "objects_root": str(home)}
+    return {"root": str(home / "s3-cache"), "s3_bucket": bucket, "s3_prefix": os.environ.get("ZIPX_S3_PREFIX", ""),
+            "s3_endpoint_url": os.environ.get("ZIPX_S3_ENDPOINT_URL") or None}
+
+
+def open_store(root: str, objects_root: str | None = None, s3_bucket: str | None = None, s3_prefix: str = "",
+               s3_endpoint_url: str | None = None, s3_region: str = "us-east-1", access_key_id: str | None = None,
+               secret_access_key: str | None = None) -> LocalArtifactStore | S3ArtifactStore:
+    """The store `store_settings` (or the Dagster resource) describes."""
+    if not s3_bucket:
+        return LocalArtifactStore(root, objects_root)
+    client = s3_client(s3_endpoint_url, s3_region, access_key_id, secret_access_key)
+    return S3ArtifactStore(client, s3_bucket, s3_prefix, cache_root=root)
+
+
+def store_from_env(home: Path) -> LocalArtifactStore | S3ArtifactStore:
+    """The store the runs use, outside Dagster (the CLI): credentials from boto3's chain."""
+    return open_store(**store_settings(home))

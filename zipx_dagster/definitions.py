@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from zipx_dagster.assets import drama, episode, quality
-from zipx_dagster.jobs import drama_job, episode_job
+from zipx_dagster.jobs import drama_job, episode_job, executor_from_env
 from zipx_dagster.schedules import nightly_backfill, nightly_drama_backfill
 from zipx_dagster.sensors import failure_cluster, script_drop
 from zipx_dagster.resources import (
@@ -15,13 +15,13 @@ from zipx_dagster.resources import (
     Generation,
     LLMReader,
     LocalFailures,
-    ManifestIOManager,
     RenderConfig,
     ScriptInbox,
     TextToSpeech,
     artifact_store_from_env,
     generation_from_env,
     llm_reader_from_env,
+    manifest_io_manager,
     speech_from_env,
     zipx_home,
 )
@@ -37,10 +37,12 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
                       generation: Generation | None = None, llm: LLMReader | None = None,
                       speech: TextToSpeech | None = None) -> dg.Definitions:
     """Everything under one ZIPX_HOME: the inbox, the artifact store (or its S3 cache)
-    and the manifests."""
+    and the manifests (on the artifact store: ZIPX_HOME/manifests locally, S3 otherwise).
+    The executor is ZIPX_EXECUTOR's (zipx_dagster.jobs)."""
     return dg.Definitions(
         assets=_with_code_references(dg.load_assets_from_modules([drama, episode, quality])),
         jobs=[drama_job, episode_job],
+        executor=executor_from_env(),
         sensors=[script_drop, failure_cluster],
         schedules=[nightly_drama_backfill, nightly_backfill],
         resources={
@@ -52,7 +54,7 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
             "speech": speech or speech_from_env(),
             "failures": LocalFailures(),
             "clip": ClipModel(),
-            "io_manager": ManifestIOManager(root=str(home / "manifests")),
+            "io_manager": manifest_io_manager,  # manifests on the `artifacts` store
         },
     )
 

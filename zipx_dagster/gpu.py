@@ -1,10 +1,18 @@
-"""What pins CLIP QA to an A100 on Kubernetes: the step's `dagster-k8s/config` tag, read
-by dagster-k8s's k8s_job_executor when it builds the step's pod. Values come from the
-environment of the code location, so a cluster can name its own node pool."""
+"""What pins CLIP QA to a GPU: on Kubernetes, the step's `dagster-k8s/config` tag, read
+by dagster-k8s's k8s_job_executor when it builds the step's pod (an A100); with Celery,
+its `dagster-celery/queue` tag, which sends the step to the `gpu` queue that only GPU
+workers consume (scripts/worker.sh gpu). Values come from the environment of the code
+location, so a cluster can name its own node pool."""
 
 import os
 
 QA_POOL = "gpu"
+QA_QUEUE = "gpu"
+
+
+def qa_op_tags() -> dict:
+    """The QA step's tags: its pod's GPU on Kubernetes, its queue on Celery."""
+    return {"dagster-k8s/config": qa_k8s_config(), "dagster-celery/queue": QA_QUEUE}
 
 
 def qa_k8s_config() -> dict:

@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 from pathlib import Path
 
 import dagster as dg
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from zipx_core.generation import RenderSettings
-from zipx_core.routing import Quality
+from zipx_core.routing import Aspect, Quality, frame_size
 from zipx_core.naming import slug
 from zipx_core.script.drama import SCRIPT_SUFFIXES
 from zipx_core.providers.local import FailureModes, LocalRenderer
 from zipx_core.qa.embeddings import ClipConfig, choose_embedder
-from zipx_core.storage import LocalArtifactStore, S3ArtifactStore
+from zipx_core.manifests import ManifestReader
+from zipx_core.storage import LocalArtifactStore, S3ArtifactStore, open_store, store_settings
 
 
 def zipx_home() -> Path:
     """Where a laptop keeps ZipX's files: $ZIPX_HOME, else ./.zipx."""
     return Path(os.environ.get("ZIPX_HOME", ".zipx")).resolve()
-
-
-def _manifest_model(path: Path, name: str) -> type[BaseModel]:
-    """The pydantic class a manifest names: only zipx_core's own, never an arbitrary import."""
-    module_name, _, class_name = name.partition(":")
-    if not (module_name == "zipx_core" or module_name.startswith("zipx_core.")):
-        raise ValueError(f"{path}: manifest model {name!r} is not a zipx_core model")
-    model = getattr(importlib.import_module(module_name), class_name, None)
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise ValueError(f"{path}: unknown manifest model {name!r}")
-    return model
 
 
 class ScriptInbox(dg.ConfigurableResource):
@@ -53,9 +41,10 @@ class ArtifactStore(dg.ConfigurableResource):
     """Clips, stills, audio and episodes, content-addressed. A local folder (`root`) by
     default; S3 or any S3-compatible server when `s3_bucket` is set, `root` then being
     the local read cache. Credentials come from the environment (dg.EnvVar) and never
-    reach logs or metadata."""
+    reach logs or metadata. The manifests are on the same store (ManifestIOManager)."""
 
     root: str
+    objects_root: str | None = None  # a local store's manifests: <objects_root>/manifests (default: under root)
     s3_bucket: str | None = None
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
@@ -64,49 +53,48 @@ class ArtifactStore(dg.ConfigurableResource):
     aws_secret_access_key: str | None = None
 
     def store(self) -> LocalArtifactStore | S3ArtifactStore:
-        if not self.s3_bucket:
-            return LocalArtifactStore(self.root)
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=self.s3_endpoint_url,
-            region_name=self.s3_region,
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-            config=Config(
-                signature_version="s3v4",  # presigned URLs too (SigV2 is refused by AWS and by S3-compatible servers)
-                s3={"addressing_style": "path"} if self.s3_endpoint_url else {},
-                retries={"mode": "standard"},
-            ),
-        )
-        return S3ArtifactStore(client, self.s3_bucket, self.s3_prefix, cache_root=self.root)
+        return open_store(self.root, self.objects_root, self.s3_bucket, self.s3_prefix, self.s3_endpoint_url,
+                          self.s3_region, self.aws_access_key_id, self.aws_secret_access_key)
 
 
 def artifact_store_from_env(home: Path) -> ArtifactStore:
-    """ZIPX_S3_BUCKET switches the store to S3 (with ZIPX_S3_PREFIX, ZIPX_S3_ENDPOINT_URL
-    for MinIO and the like, and the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
-    if not os.environ.get("ZIPX_S3_BUCKET"):
-        return ArtifactStore(root=str(home / "artifacts"))
-    return ArtifactStore(
-        root=str(home / "s3-cache"),
-        s3_bucket=os.environ["ZIPX_S3_BUCKET"],
-        s3_prefix=os.environ.get("ZIPX_S3_PREFIX", ""),
-        s3_endpoint_url=os.environ.get("ZIPX_S3_ENDPOINT_URL") or None,
-        aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-    )
+    """zipx_core.storage.store_settings (ZIPX_S3_BUCKET switches to S3), with the usual
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY as dg.EnvVar."""
+    settings = store_settings(home)
+    if not settings.get("s3_bucket"):
+        return ArtifactStore(**settings)
+    return ArtifactStore(**settings, aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+                         aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"))
 
 
 class RenderConfig(dg.ConfigurableResource):
-    width: int = 640
-    height: int = 360
+    """The episode's frame: `aspect` 16:9 (default) or 9:16 (phones); the quality dial picks
+    its size (zipx_core.routing.FRAME_SIZES): what hosted takes are paid for, or the offline
+    renderer's small default when no hosted model has keys. Set both `width` and `height`
+    to force a size (tests, benches)."""
+
+    aspect: Aspect = Aspect.landscape
+    width: int | None = None
+    height: int | None = None
     fps: int = 24
     workers: int = 2
 
-    def settings(self) -> RenderSettings:
-        return RenderSettings(width=self.width, height=self.height, fps=self.fps, workers=self.workers)
+    def frame(self, generation: Generation | None = None) -> tuple[int, int]:
+        """(width, height): the forced size, else the dial's for the aspect (`generation`: its dial and keys)."""
+        if self.width and self.height:
+            return self.width, self.height
+        if generation is None:
+            return frame_size(Quality.balanced, self.aspect, hosted=False)
+        return frame_size(generation.quality, self.aspect, hosted=_has_hosted_keys(generation))
+
+    def settings(self, generation: Generation | None = None) -> RenderSettings:
+        width, height = self.frame(generation)
+        return RenderSettings(width=width, height=height, fps=self.fps, workers=self.workers)
+
+
+def _has_hosted_keys(generation: Generation) -> bool:
+    """Whether any hosted model has all its keys (then every shot renders hosted)."""
+    return any(all(getattr(generation, field) for field in fields) for fields in PROVIDER_KEYS.values())
 
 
 # Each hosted model's keys: the resource's fields and the environment variables they are
@@ -139,6 +127,8 @@ class Generation(dg.ConfigurableResource):
     price_overrides: dict[str, float] = {}  # price key (see zipx_core.routing.DEFAULT_PRICES) -> $/s
     concurrency: dict[str, int] = {}  # provider -> jobs at once (your account's tier), over the defaults
     submissions_per_minute: dict[str, float] = {}  # provider -> rate limit, over the defaults; 0 = none
+    lip_sync: bool = False  # Kling lip-sync on silent hosted dialogue takes (CU/MCU/MS); never on local takes
+    lip_sync_tolerance_s: float = 0.2  # speech and clip lengths may disagree this much before review
 
     def settings(self):
         from zipx_core.generation import GenerationSettings
@@ -148,6 +138,16 @@ class Generation(dg.ConfigurableResource):
                                   budget_drama_usd=self.budget_drama_usd, prices={**defaults.prices, **self.price_overrides},
                                   concurrency={**defaults.concurrency, **self.concurrency},
                                   submissions_per_minute={**defaults.submissions_per_minute, **self.submissions_per_minute})
+
+    def lip_syncer(self):
+        """Kling's lip-sync client (same keys as Kling video); an error when lip-sync is on without them."""
+        from zipx_core.providers.kling_lipsync import KlingLipSync
+
+        if not (self.kling_access_key and self.kling_secret_key):
+            raise ValueError("lip_sync is on but Kling's keys are not set: dialogue shots would be out of sync")
+        hosts = tuple(self.download_hosts["kling"]) if "kling" in self.download_hosts else None
+        return KlingLipSync(self.kling_access_key, self.kling_secret_key, base_url=self.base_urls.get("kling"),
+                            download_hosts=hosts, allow_private=self.allow_private_hosts)
 
     def providers(self) -> dict:
         """Clients for the models that have keys."""
@@ -318,42 +318,43 @@ class ClipModel(dg.ConfigurableResource):
         return _EMBEDDERS[key]
 
 
-class ManifestIOManager(dg.ConfigurableIOManager):
-    """Stores asset values, which are zipx_core pydantic models, as JSON files named by
-    asset and partition. No pickles: a manifest can be read by anything."""
+class ManifestIOManager(dg.IOManager):
+    """Stores asset values, which are zipx_core pydantic models, as JSON manifests on the
+    artifact store (zipx_core.manifests: S3 in production, ZIPX_HOME/manifests on a
+    laptop), named by asset and partition. No pickles, and nothing a run needs on one
+    machine's disk: a step on any machine reads what a step on another wrote."""
 
-    root: str
+    def __init__(self, store: LocalArtifactStore | S3ArtifactStore):
+        self.manifests = ManifestReader(store)
 
-    def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
-        asset_key = context.asset_key.path
-        parts = list(asset_key)
-        if context.has_asset_partitions:
-            key = context.asset_partition_key
-            if isinstance(key, dg.MultiPartitionKey):
-                parts += [slug(key.keys_by_dimension["drama"]), slug(key.keys_by_dimension["episode"])]
-            else:
-                parts.append(slug(key))
-        return Path(self.root).joinpath(*parts).with_suffix(".json")
+    @staticmethod
+    def _name(context: dg.OutputContext | dg.InputContext) -> tuple[str, str, str | None]:
+        asset = context.asset_key.to_python_identifier()
+        if not context.has_asset_partitions:
+            raise ValueError(f"{asset}: ZipX's assets are partitioned by drama (and episode)")
+        key = context.asset_partition_key
+        if isinstance(key, dg.MultiPartitionKey):
+            return asset, slug(key.keys_by_dimension["drama"]), slug(key.keys_by_dimension["episode"])
+        return asset, slug(key), None
 
     def handle_output(self, context: dg.OutputContext, obj: BaseModel) -> None:
         if not isinstance(obj, BaseModel):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a pydantic manifest, got {type(obj).__name__}")
-        path = self._path(context)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(".json.partial")
-        model = f"{type(obj).__module__}:{type(obj).__name__}"
-        staging.write_text(json.dumps({"model": model, "data": obj.model_dump(mode="json")}))
-        staging.replace(path)
-        context.add_output_metadata({"manifest": dg.MetadataValue.path(str(path))})
+        where = self.manifests.save(*self._name(context), obj)
+        context.add_output_metadata({"manifest": dg.MetadataValue.path(where)})
 
     def load_input(self, context: dg.InputContext) -> BaseModel:
-        path = self._path(context)
-        if not path.is_file():
-            raise FileNotFoundError(f"{context.upstream_output.asset_key.to_user_string()}: no manifest at {path}; materialize it first")
-        try:
-            envelope = json.loads(path.read_text())
-            return _manifest_model(path, envelope.get("model", "")).model_validate(envelope["data"])
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValidationError) as error:
-            detail = str(error).splitlines()[0][:300]
-            raise ValueError(f"{path}: corrupt manifest ({type(error).__name__}: {detail}); "
-                             f"re-materialize {context.upstream_output.asset_key.to_user_string()} for this partition") from None
+        name = self._name(context)
+        value = self.manifests.load(*name)
+        if value is None:
+            raise FileNotFoundError(f"{context.upstream_output.asset_key.to_user_string()}: no manifest at "
+                                    f"{self.manifests.location(*name)}; materialize it first")
+        return value
+
+
+@dg.io_manager(required_resource_keys={"artifacts"},
+               description="The assets' manifests (JSON) on the store the `artifacts` resource gives.")
+def manifest_io_manager(init_context: dg.InitResourceContext) -> ManifestIOManager:
+    """Over the `artifacts` resource itself, so its configuration (from the launchpad too)
+    is the manifests' as well."""
+    return ManifestIOManager(init_context.resources.artifacts.store())

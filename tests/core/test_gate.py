@@ -145,3 +145,41 @@ def test_clip_code_path_with_random_weights_only_when_asked():
     assert embedder.calibrated is False and embedder.name.endswith("random")
     with pytest.raises(EmbedderError):  # no weights and not asked for random ones: refused
         ClipEmbedder(ClipConfig(pretrained=None)).encode([np.zeros((64, 64, 3), np.uint8)])
+
+
+def test_a_round_of_retakes_is_one_batch_and_a_budget_stop_ends_the_rounds(world, sample_bibles):
+    from zipx_core.generation import RetakeFailed, render_take
+
+    store, boards, references = world
+    board = boards[0].model_copy(update={"shots": pick(world, ("CU", "MS"), 3)})
+    always_drift = LocalRenderer(failures=FailureModes(drift=1.0))
+    takes = generate_shots(board, sample_bibles, store, SETTINGS, renderer=always_drift)
+    rounds = []
+
+    def retake(jobs):
+        rounds.append([attempt for _, attempt in jobs])
+        return [render_take(request, always_drift, store, attempt) for request, attempt in jobs]
+
+    report = Gate(sample_bibles, references, store, ColourEmbedder(), "test", SETTINGS, retake=retake).run(board, takes)
+    failed_first = sum(not v.passed for v in report.verdicts if v.attempt == 1)
+    assert rounds and all(len(set(r)) == 1 for r in rounds) and len(rounds[0]) == failed_first  # one call per round
+
+    def broke(jobs):
+        return [RetakeFailed("budget spent", stops_submissions=True) for _ in jobs]
+
+    report = Gate(sample_bibles, references, store, ColourEmbedder(), "test", SETTINGS, retake=broke).run(board, takes)
+    assert max(v.attempt for v in report.verdicts) == 1
+    assert all("budget spent" in o.reason and o.attempts == 2 for o in report.outcomes if o.status == "review")
+
+
+def test_no_weights_no_torch(tmp_path):
+    """Deciding that no CLIP weights exist does not import torch (1.2 GB of the demo's memory)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from zipx_core.qa.embeddings import choose_embedder; e, why = choose_embedder('auto'); "
+            "assert e.name == 'colour-v2' and 'torch' not in sys.modules, (e.name, why)")
+    env = {**os.environ, "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HOME", None), env.pop("HF_HUB_CACHE", None), env.pop("XDG_CACHE_HOME", None)
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)

@@ -160,3 +160,25 @@ def test_a_server_that_ignores_conditional_writes_is_refused(server, tmp_path):
     with pytest.raises(StorageError, match="ignores conditional writes"):
         store.update_record("spend", "drama", lambda r: {"charges": {}})
     assert store.get_record("spend", "drama") is None  # nothing written
+
+
+def test_zipx_tasks_acts_on_the_s3_store_the_runs_use(server, tmp_path, monkeypatch, capsys):
+    """With ZIPX_S3_BUCKET set, `zipx tasks` lists and releases the submissions recorded on
+    S3 (where a run on another machine wrote them), not in a local folder."""
+    from tests.s3server import ACCESS_KEY
+    from zipx_core.cli import main
+
+    for variable, value in {"ZIPX_S3_BUCKET": "zipx", "ZIPX_S3_PREFIX": "studio", "ZIPX_S3_ENDPOINT_URL": server.endpoint,
+                            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}.items():
+        monkeypatch.setenv(variable, value)
+    run = store_on(server, tmp_path / "worker")
+    lost = {"state": "submitting", "provider": "kling", "model": "kling-v2", "shot_id": "ep01-sc001-02"}
+    run.put_record("tasks", "a" * 64, lost)
+    run.put_record("tasks", "b" * 64, {**lost, "state": "done", "shot_id": "ep01-sc001-03"})
+    home = tmp_path / "laptop"  # empty: nothing local to find
+    assert main(["tasks", "unknown", "--home", str(home)]) == 0
+    listed = capsys.readouterr().out
+    assert "a" * 64 in listed and "ep01-sc001-02" in listed and "b" * 64 not in listed
+    assert main(["tasks", "release", "a" * 64, "--home", str(home)]) == 0
+    assert run.get_record("tasks", "a" * 64)["state"] == "not_sent" and run.list_records("tasks") == ["a" * 64, "b" * 64]
+    assert not (home / "artifacts" / "records").exists()

@@ -61,7 +61,8 @@ def test_partition_materializes_on_postgres_and_s3(tmp_path, postgres, s3, monke
 
     objects = s3.objects("prod/")
     assert {"clips", "episodes", "audio", "records"} <= {key.split("/")[1] for key in objects}
-    manifest = json.loads((tmp_path / "manifests" / "episode" / "lab" / "ep01.json").read_text())["data"]
+    manifest = json.loads(objects["prod/manifests/episode/lab/ep01.json"])["data"]  # the manifests are on S3 too
+    assert not (tmp_path / "manifests").exists()  # and not on this machine's disk
     assert manifest["video_uri"].startswith("zipx://episodes/")  # a store URI, not a path
     # secrets: nowhere in what was written (manifests, S3 objects, the run's event log)
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".yaml", ".srt", ".otio")]

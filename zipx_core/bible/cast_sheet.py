@@ -11,10 +11,8 @@ snapshot of its looks and voice (its look): a later extraction cannot change the
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
@@ -457,18 +455,19 @@ def show_cast(bibles: Bibles) -> str:
     return "\n".join(lines)
 
 
-def load_manifest_bibles(manifests: Path, drama: str) -> Bibles:
-    """The drama's bibles as its last character_bible and scene_bible runs wrote them."""
-    from zipx_core.models import CharacterBibles, SceneBibles
+def load_manifest_bibles(manifests, drama: str) -> Bibles:
+    """The drama's bibles as its last character_bible and scene_bible runs wrote them,
+    read through `manifests` (a zipx_core.manifests.ManifestReader over the runs' store)."""
+    from zipx_core.manifests import ManifestError
 
     parts = []
-    for asset, model in (("character_bible", CharacterBibles), ("scene_bible", SceneBibles)):
-        path = Path(manifests) / asset / f"{drama}.json"
-        if not path.is_file():
-            raise CastSheetError(f"no materialized bibles for drama {drama!r}: {path} does not exist; "
-                                 "materialize character_bible and scene_bible for it first")
+    for asset in ("character_bible", "scene_bible"):
         try:
-            parts.append(model.model_validate(json.loads(path.read_text())["data"]))
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValidationError) as error:
-            raise CastSheetError(f"{path}: corrupt manifest ({type(error).__name__}); re-materialize {asset}") from None
+            part = manifests.load(asset, drama)
+        except ManifestError as error:
+            raise CastSheetError(str(error)) from None
+        if part is None:
+            raise CastSheetError(f"no materialized bibles for drama {drama!r}: {manifests.location(asset, drama)} does not exist; "
+                                 "materialize character_bible and scene_bible for it first")
+        parts.append(part)
     return Bibles.of(*parts)

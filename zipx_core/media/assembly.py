@@ -3,17 +3,57 @@ dialogue with a music bed under it, when one was given)."""
 
 from __future__ import annotations
 
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
+import pysubs2
 
 from zipx_core.media.ffmpeg import ENCODING, _run, concat_clips, ffmpeg_exe, probe
 from zipx_core.models import EpisodeAudio, EpisodeManifest, MusicBed, ShotsManifest, Storyboard
+from zipx_core.routing import Aspect
 from zipx_core.storage import LocalArtifactStore
 
 
 class AssemblyError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class CaptionStyle:
+    """Burned-in subtitles, in shares of the frame so they read the same at every size."""
+
+    font: float  # font size, share of the frame's short side
+    margin_v: float  # bottom margin, share of the height
+    margin_h: float  # left and right margins, share of the width
+    chars_per_line: int
+
+
+# 16:9: about libass's own default look (font 20 at 288 lines: 7 %; two lines of at most
+# 42 characters, the broadcast subtitling norm). 9:16, for a phone: a larger font (7.5 %
+# of the width), lines of at most 22 characters, and the text held 14 % of the height
+# above the bottom, clear of the caption, buttons and progress bar the phone apps draw
+# over the lowest 12-15 % of a vertical video.
+CAPTION_STYLES = {
+    Aspect.landscape: CaptionStyle(font=0.065, margin_v=0.05, margin_h=0.05, chars_per_line=42),
+    Aspect.portrait: CaptionStyle(font=0.075, margin_v=0.14, margin_h=0.06, chars_per_line=22),
+}
+
+
+def styled_captions(srt: Path, width: int, height: int, out: Path) -> Path:
+    """The subtitles as ASS for burning in, sized, placed and wrapped for the frame."""
+    style = CAPTION_STYLES[Aspect.landscape if width >= height else Aspect.portrait]
+    subs = pysubs2.load(str(srt))
+    subs.info.update(PlayResX=str(width), PlayResY=str(height), ScaledBorderAndShadow="yes")
+    font = max(8, round(style.font * min(width, height)))
+    subs.styles["Default"] = pysubs2.SSAStyle(
+        fontsize=font, outline=max(1, round(font / 12)), shadow=0, marginv=round(style.margin_v * height),
+        marginl=round(style.margin_h * width), marginr=round(style.margin_h * width))
+    for event in subs:
+        event.text = r"\N".join(textwrap.wrap(event.plaintext, style.chars_per_line)) or event.text
+    subs.save(str(out), format_="ass")
+    return out
 
 
 def _mux(video: Path, audio: Path, out: Path, subtitles: Path | None) -> None:
@@ -52,7 +92,11 @@ def assemble_episode(
         out = joined
         if audio:
             out = Path(scratch) / "episode.mp4"
-            subtitles = store.path(audio.subtitles_srt_uri) if burn_subtitles else None
+            subtitles = None
+            if burn_subtitles:
+                frame = probe(joined)
+                subtitles = styled_captions(store.path(audio.subtitles_srt_uri), frame.width, frame.height,
+                                            Path(scratch) / "captions.ass")
             _mux(joined, store.path(music.mix_uri if music else audio.mix_uri), out, subtitles)
         info = probe(out)
         artifact = store.put_file(out, "episodes", ".mp4")

@@ -28,6 +28,17 @@ FIGURE_SCALE = {
     ShotType.ELS: 0.16, ShotType.LS: 0.55, ShotType.MS: 1.3,
     ShotType.MCU: 2.0, ShotType.CU: 3.2, ShotType.ECU: 5.5,
 }
+# The same in a 9:16 frame, where the width limits close shots: a close-up's head takes
+# about half the width (as on a phone), a medium shot is waist up, and a long shot shows
+# a standing figure larger than in 16:9 (the tall frame suits it).
+FIGURE_SCALE_PORTRAIT = {
+    ShotType.ELS: 0.2, ShotType.LS: 0.6, ShotType.MS: 1.35,
+    ShotType.MCU: 1.6, ShotType.CU: 2.0, ShotType.ECU: 3.0,
+}
+# Several figures in a 9:16 frame stand closer together, every second one a step behind
+# (this much smaller, drawn first): an over-the-shoulder two-shot rather than a row.
+PORTRAIT_SPREAD = (0.3, 0.7)
+PORTRAIT_BEHIND = 0.85
 # How far the background is magnified (and softened) behind the figures.
 SET_ZOOM = {ShotType.ELS: 1.0, ShotType.LS: 1.0, ShotType.MS: 1.5, ShotType.MCU: 2.0, ShotType.CU: 2.6, ShotType.ECU: 3.0}
 BUILD_WIDTH = {"slight": 0.82, "average": 1.0, "broad": 1.3, "tall": 0.95}
@@ -195,12 +206,18 @@ class LocalRenderer:
         figures = request.figures
         if not figures:
             return image
-        unit = h * FIGURE_SCALE[request.shot_type]
+        portrait = h > w
+        unit = h * (FIGURE_SCALE_PORTRAIT if portrait else FIGURE_SCALE)[request.shot_type]
         close = request.shot_type in (ShotType.MS, ShotType.MCU, ShotType.CU, ShotType.ECU)
         count = len(figures)
-        for index, figure in enumerate(figures):
-            x = w * (0.5 if count == 1 else 0.25 + 0.5 * index / (count - 1))
-            figure_unit = unit * BUILD_HEIGHT.get(figure.build, 1.0)
+        left, right = PORTRAIT_SPREAD if portrait else (0.25, 0.75)
+        # in 9:16 the figures a step behind are drawn first, so the nearer ones overlap them
+        order = sorted(range(count), key=lambda i: -(i % 2)) if portrait else range(count)
+        for index in order:
+            figure = figures[index]
+            x = w * (0.5 if count == 1 else left + (right - left) * index / (count - 1))
+            depth = PORTRAIT_BEHIND if portrait and index % 2 else 1.0
+            figure_unit = unit * depth * BUILD_HEIGHT.get(figure.build, 1.0)
             if close:
                 head_y = h * (0.42 if request.shot_type == ShotType.ECU else 0.36)
                 top = head_y - 0.075 * figure_unit

@@ -28,12 +28,15 @@ Thresholds, and why:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from pydantic import BaseModel, Field
 
 from zipx_core.qa.frames import luma
 
 LIGHT_OK, LIGHT_FIXABLE = 0.08, 0.45
+LUMA = np.array([0.299, 0.587, 0.114])
 
 
 class Thresholds(BaseModel):
@@ -57,19 +60,81 @@ class StageResult(BaseModel):
     action: str | None = Field(None, description="graded, upscaled, or why it was discarded")
 
 
+def channel_means(frames: np.ndarray) -> np.ndarray:
+    """(n, h, w, 3) uint8 -> (n, 3). Integer sums, one channel at a time: exact, and
+    several times faster than a float mean over interleaved channels."""
+    flat = frames.reshape(len(frames), -1, 3)
+    sums = np.stack([flat[:, :, c].sum(axis=1, dtype=np.uint64) for c in range(3)], axis=1)
+    return sums / flat.shape[1]
+
+
+@dataclass(frozen=True)
+class ReferenceStats:
+    """What lighting and artifacts read of a set-up's reference still: computed once per set-up."""
+
+    mean: np.ndarray  # per channel
+    std: np.ndarray
+    sharpness: float
+    luma: float
+
+    @classmethod
+    def of(cls, still: np.ndarray) -> ReferenceStats:
+        pixels = still.reshape(-1, 3).astype(np.float64)
+        mean = pixels.mean(axis=0)
+        return cls(mean, pixels.std(axis=0), sharpness(luma(still)), float(mean @ LUMA))
+
+
+@dataclass
+class Sampled:
+    """A take as the checks read it: every frame's mean luma, and RGB frames only at the
+    indices they look at (`frames_read`), so a take is never held whole."""
+
+    means: np.ndarray
+    frames: dict[int, np.ndarray]
+
+    @classmethod
+    def of(cls, frames: list[np.ndarray], black_luma: float) -> Sampled:
+        means = channel_means(np.stack(frames)) @ LUMA
+        return cls(means, {i: frames[i] for i in frames_read(means, black_luma)})
+
+    @property
+    def width(self) -> int:
+        return next(iter(self.frames.values())).shape[1]
+
+    def stack(self, indices) -> np.ndarray:
+        return np.stack([self.frames[i] for i in indices])
+
+
+def key_indices(means: np.ndarray, black_luma: float) -> list[int]:
+    """First, middle and last of the lit frames (black ones are the artifact check's)."""
+    lit = [i for i, m in enumerate(means) if m >= black_luma] or list(range(len(means)))
+    return [lit[0], lit[len(lit) // 2], lit[-1]]
+
+
+def sample_indices(count: int) -> range:
+    return range(0, count, max(1, count // 6))
+
+
+def spread_indices(count: int) -> list[int]:
+    return [int(i) for i in np.linspace(0, count - 1, 5).astype(int)]
+
+
+def frames_read(means: np.ndarray, black_luma: float) -> list[int]:
+    return sorted({*key_indices(means, black_luma), *sample_indices(len(means)), *spread_indices(len(means))})
+
+
 def continuity(frame_embeddings: np.ndarray, reference_embeddings: np.ndarray, threshold: float) -> StageResult:
     similarity = float((frame_embeddings @ reference_embeddings.T).max(axis=1).min())
     return StageResult(stage="continuity", passed=similarity >= threshold, value=round(similarity, 4), limit=threshold)
 
 
-def channel_gains(frames: list[np.ndarray], reference: np.ndarray) -> np.ndarray:
-    take = np.mean([f.reshape(-1, 3).mean(axis=0) for f in frames], axis=0) + 1.0
-    ref = reference.reshape(-1, 3).mean(axis=0) + 1.0
-    gains = take / ref
+def channel_gains(frames: np.ndarray, reference: ReferenceStats) -> np.ndarray:
+    take = channel_means(frames).mean(axis=0) + 1.0
+    gains = take / (reference.mean + 1.0)
     return gains / gains.mean()  # brightness aside: the tint
 
 
-def lighting(frames: list[np.ndarray], reference: np.ndarray) -> StageResult:
+def lighting(frames: np.ndarray, reference: ReferenceStats) -> StageResult:
     deviation = float(np.abs(np.log(channel_gains(frames, reference))).max())
     if deviation <= LIGHT_OK:
         return StageResult(stage="lighting", passed=True, value=round(deviation, 4), limit=LIGHT_OK)
@@ -77,47 +142,48 @@ def lighting(frames: list[np.ndarray], reference: np.ndarray) -> StageResult:
     return StageResult(stage="lighting", passed=False, value=round(deviation, 4), limit=LIGHT_OK, action=action)
 
 
-def transfer_colour(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def transfer_colour(frame: np.ndarray, reference: ReferenceStats) -> np.ndarray:
     """Each channel's mean and spread matched to the reference's (Reinhard et al. 2001,
     in RGB: the frames here are graded for tint, not for a new look)."""
     f = frame.reshape(-1, 3).astype(np.float64)
-    r = reference.reshape(-1, 3).astype(np.float64)
-    out = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6) * r.std(axis=0) + r.mean(axis=0)
+    out = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6) * reference.std + reference.mean
     return np.clip(out, 0, 255).astype(np.uint8).reshape(frame.shape)
 
 
-def _sharpness(frame: np.ndarray) -> float:
-    grey = luma(frame.astype(np.float64))
+def sharpness(grey: np.ndarray) -> float:
+    """Mean squared gradient of a luma frame."""
     return float((np.diff(grey, axis=0) ** 2).mean() + (np.diff(grey, axis=1) ** 2).mean())
 
 
-def _blockiness(frame: np.ndarray) -> float:
-    grey = luma(frame.astype(np.float64))
+def blockiness(grey: np.ndarray) -> float:
+    """Mean gradient across the 8-pixel grid of a luma frame over that between it."""
     columns = np.abs(np.diff(grey, axis=1)).mean(axis=0)
-    on_grid = columns[7::8].mean()
-    off_grid = np.delete(columns, np.s_[7::8]).mean()
-    return float(on_grid / (off_grid + 1e-6))
+    return float(columns[7::8].mean() / (np.delete(columns, np.s_[7::8]).mean() + 1e-6))
 
 
-def artifacts(frames: list[np.ndarray], reference: np.ndarray, thresholds: Thresholds) -> list[StageResult]:
+def _frozen_spread(frames: list[np.ndarray]) -> float:
+    pairs = [(a, b) for i, a in enumerate(frames) for b in frames[i + 1 :]]
+    return max((float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in pairs), default=0.0)
+
+
+def artifacts(take: Sampled, reference: ReferenceStats, thresholds: Thresholds) -> list[StageResult]:
     """All frames of the take (at the reference's size); every failed check is listed."""
-    results = []
-    sample = frames[:: max(1, len(frames) // 6)]
-    blur = np.mean([_sharpness(f) for f in sample]) / (_sharpness(reference) + 1e-6)
-    results.append(StageResult(stage="blur", passed=blur >= thresholds.blur_ratio, value=round(float(blur), 3), limit=thresholds.blur_ratio))
-    means = np.array([luma(f.astype(np.float64)).mean() for f in frames])
-    dark = int((means < thresholds.black_luma).sum()) if luma(reference.astype(np.float64)).mean() > 40 else 0
+    means, count = take.means, len(take.means)
+    # one frame's luma at a time: a stack of them in float64 is 13 MB at 640x360
+    greys = (luma(take.frames[i]) for i in sample_indices(count))
+    blur_and_blocks = np.array([(sharpness(grey), blockiness(grey)) for grey in greys])
+    blur = float(blur_and_blocks[:, 0].mean()) / (reference.sharpness + 1e-6)
+    results = [StageResult(stage="blur", passed=blur >= thresholds.blur_ratio, value=round(blur, 3), limit=thresholds.blur_ratio)]
+    dark = int((means < thresholds.black_luma).sum()) if reference.luma > 40 else 0
     results.append(StageResult(stage="black_frames", passed=dark == 0, value=dark, limit=0))
-    spread_at = np.linspace(0, len(frames) - 1, 5).astype(int)
-    lit_frames = [frames[i] for i in spread_at if means[i] >= thresholds.black_luma]
-    spread = max((np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a in lit_frames for b in lit_frames), default=0.0)
-    results.append(StageResult(stage="frozen", passed=len(frames) < 12 or spread >= thresholds.frozen_spread, value=round(float(spread), 3), limit=thresholds.frozen_spread))
+    spread = _frozen_spread([take.frames[i] for i in spread_indices(count) if means[i] >= thresholds.black_luma])
+    results.append(StageResult(stage="frozen", passed=count < 12 or spread >= thresholds.frozen_spread, value=round(spread, 3), limit=thresholds.frozen_spread))
     lit = means[means >= thresholds.black_luma]
     swing = float(np.std(np.diff(lit)) / (lit.mean() + 1e-6)) if len(lit) > 2 else 0.0
     results.append(StageResult(stage="flicker", passed=swing <= thresholds.flicker, value=round(swing, 4), limit=thresholds.flicker))
-    blocks = float(np.mean([_blockiness(f) for f in sample]))
+    blocks = float(blur_and_blocks[:, 1].mean())
     # under 320 px a figure's edges fall on the 8-px grid as often as macroblocks do
-    measurable = frames[0].shape[1] >= 320
+    measurable = take.width >= 320
     results.append(StageResult(stage="blockiness", passed=blocks <= thresholds.blockiness or not measurable,
                                value=round(blocks, 3), limit=thresholds.blockiness))
     return results

@@ -6,6 +6,9 @@ characters apart (measured: cosine 0.60 same vs 0.57 different), so without weig
 refuses to start and says how to provide them; random weights only on explicit request,
 logged as uncalibrated.
 
+Whether weights exist is decided from the files, without importing torch (1.2 GB of a
+process's memory): `choose_embedder` imports torch only when CLIP is chosen or may be.
+
 `ColourEmbedder` is the offline default for the `local` renderer's frames: a
 grey-world-normalised chroma histogram plus a coarse lightness histogram. Colour is
 normalised first because the gate runs continuity before lighting: without it a colour
@@ -98,6 +101,17 @@ class ClipEmbedder:
             return self.config.checkpoint_path if Path(self.config.checkpoint_path).is_file() else None
         return self.config.pretrained
 
+    def may_load(self) -> bool:
+        """False only when CLIP surely cannot load: no checkpoint file, and offline with no
+        open_clip weights in the caches open_clip reads (HF hub, its URL cache). Decided
+        without importing torch; a True is settled by loading."""
+        if self.config.allow_random_init:
+            return True
+        if self.config.checkpoint_path or not self.config.pretrained:
+            return self._weights() is not None
+        offline = os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("1", "true", "yes", "on")
+        return not offline or any(_cached_open_clip_weights())
+
     def _load(self):
         if self._model is not None:
             return self._model
@@ -145,11 +159,28 @@ class ClipEmbedder:
         return _unit(np.concatenate(rows))
 
 
+def _cached_open_clip_weights():
+    """Weight files open_clip may load offline: in the Hugging Face hub cache (resolved as
+    huggingface_hub does) and the .pt files of its URL cache (~/.cache/clip)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    home = Path(os.environ.get("HF_HOME", cache / "huggingface"))
+    hub = Path(os.environ.get("HF_HUB_CACHE", home / "hub"))
+    for name in ("open_clip_pytorch_model.bin", "open_clip_model.safetensors", "pytorch_model.bin"):  # the names its table uses
+        yield from hub.glob(f"models--*/snapshots/*/{name}")
+    yield from (Path.home() / ".cache" / "clip").glob("*.pt")
+
+
 def choose_embedder(kind: str = "auto", clip: ClipConfig = ClipConfig()) -> tuple[Embedder, str]:
-    """The embedder to use and why. auto: CLIP when its weights load, else colour."""
+    """The embedder to use and why. auto: CLIP when its weights load, else colour; torch is
+    imported only when CLIP is asked for or its weights may be there."""
     if kind == "colour":
         return ColourEmbedder(), "colour embedder chosen in configuration"
     embedder = ClipEmbedder(clip)
+    if kind == "auto" and not embedder.may_load():
+        reason = ("no CLIP weights (none in the open_clip caches, offline): using the colour embedder, "
+                  "calibrated for the local renderer only")
+        log.warning(reason)
+        return ColourEmbedder(), reason
     try:
         embedder._load()
         return embedder, f"CLIP {embedder.name}"
@@ -160,16 +191,3 @@ def choose_embedder(kind: str = "auto", clip: ClipConfig = ClipConfig()) -> tupl
         log.warning(reason)
         return ColourEmbedder(), reason
 
-
-class ReferenceCache:
-    """Reference embeddings per (embedder, bible version): a reference set is encoded
-    once, not at every check (the seed re-encoded them each time)."""
-
-    def __init__(self):
-        self._cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
-
-    def get(self, embedder: Embedder, uris: list[str], load) -> np.ndarray:
-        key = (embedder.name, tuple(uris))
-        if key not in self._cache:
-            self._cache[key] = embedder.encode([load(uri) for uri in uris])
-        return self._cache[key]

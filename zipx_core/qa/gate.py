@@ -1,34 +1,42 @@
 """The quality gate: continuity -> lighting -> resolution and artifacts -> approved pool.
 
-A shot gets at most three attempts: its first take, then two regenerations that restate
-the bible entries and pass the locked reference stills as image inputs. A shot that
-fails all three goes to human review with its best take kept and marked. When most of
-the first shots of a scene fail (a bad scene set-up fails most of what follows), the
-gate stops spending on that scene and records a scene failure for the re-plan sensor.
+The gate works in rounds, one batch per round: every first take is judged at once
+(zipx_core.qa.judge), the scenes that fail from the start are stopped, each failed
+shot gets its correction request, all the round's retakes go through generation
+together, and they are judged again as one batch. A shot gets at most `max_attempts`
+(its first take and two regenerations that restate the bible entries and pass the
+locked reference stills as image inputs); a reviewer's regeneration is one attempt
+more, made once. A shot that fails them all goes to human review with its best take
+kept and marked. When most of the first shots of a scene fail (a bad scene set-up
+fails most of what follows), the gate stops spending on that scene and records a
+scene failure for the re-plan sensor. Once the budget stops submissions, no later
+round is submitted: the rest would be refused too.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from itertools import groupby
-from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from pydantic import BaseModel, Field
 
-from zipx_core.generation import RenderSettings, RetakeFailed, render_take
-from zipx_core.media import encode_frames, probe
+from zipx_core.generation import GenerationSettings, RenderSettings, RetakeFailed, retake_function
 from zipx_core.models import Bibles, GenerationRequest, ReferenceSet, ShotsManifest, Storyboard, Take
-from zipx_core.naming import stable_hash
+from zipx_core.naming import slug
 from zipx_core.prompting import build_request
 from zipx_core.providers import LocalRenderer
-from zipx_core.qa import checks
-from zipx_core.qa.checks import StageResult, Thresholds
-from zipx_core.qa.embeddings import Embedder, ReferenceCache
-from zipx_core.qa.frames import all_frames
-from zipx_core.qa.references import load_rgb
+from zipx_core.qa.checks import Thresholds
+from zipx_core.qa.embeddings import Embedder
+from zipx_core.qa.judge import Judge, Verdict, setup_key, setup_stills
+
+__all__ = ["Gate", "GateConfig", "GateReport", "ShotOutcome", "SceneFailure", "Verdict", "correction_request",
+           "setup_key", "setup_stills"]
+
+# (request, attempt) pairs -> one Take or RetakeFailed each, all in flight at once
+Retake = Callable[[list[tuple[GenerationRequest, int]]], list["Take | RetakeFailed"]]
 
 
 class GateConfig(BaseModel):
@@ -37,19 +45,11 @@ class GateConfig(BaseModel):
     early_abort_share: float = Field(0.75, description="share of those failing that aborts the scene")
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
-
-class Verdict(BaseModel):
-    shot_id: str
-    attempt: int
-    clip_uri: str
-    stages: list[StageResult]
-    passed: bool
-    fixed: list[str] = Field([], description="graded, upscaled")
-    injected_failure: str | None = None
-
-    @property
-    def continuity(self) -> float:
-        return next((s.value or 0.0 for s in self.stages if s.stage == "continuity"), 0.0)
+    @classmethod
+    def recorded(cls, store, embedder_name: str) -> GateConfig:
+        """With the thresholds `zipx calibrate` recorded for this embedder, if any."""
+        calibrated = store.get_record("thresholds", slug(embedder_name))
+        return cls(thresholds=Thresholds(**calibrated)) if calibrated else cls()
 
 
 class ShotOutcome(BaseModel):
@@ -102,6 +102,26 @@ class GateReport(BaseModel):
                 clusters.add(scene)
         return sorted(clusters)
 
+    def summary(self) -> dict:
+        """The figures the asset shows: pass rate, counts, failed stages."""
+        return {
+            "first_attempt_pass_rate": round(self.first_attempt_pass_rate, 3),
+            "approved": sum(o.status == "approved" for o in self.outcomes),
+            "awaiting_review": len(self.awaiting_review),
+            "regenerations": sum(v.attempt > 1 for v in self.verdicts),
+            "graded_or_upscaled": sum(bool(v.fixed) for v in self.verdicts if v.passed),
+            "scene_failures": [f.scene_number for f in self.scene_failures],
+            "failure_clusters": self.failure_clusters(),
+            "failed_stages": dict(Counter(s.stage for v in self.verdicts for s in v.stages if not s.passed and s.stage != "lighting")),
+        }
+
+    def verdict_rows(self) -> list[list]:
+        """Per shot: status, attempts, its latest continuity, what fixed its approved take, why."""
+        last = {v.shot_id: v for v in self.verdicts}
+        last_passed = {v.shot_id: v for v in self.verdicts if v.passed}
+        return [[o.shot_id, o.status, o.attempts, last[o.shot_id].continuity if o.shot_id in last else "",
+                 ", ".join(last_passed[o.shot_id].fixed if o.shot_id in last_passed else []), o.reason] for o in self.outcomes]
+
     def drift_in_pool(self) -> list[str]:
         """Approved shots whose approving verdict is below its continuity threshold
         (a reviewer's approval is a person's call, not the gate's, and is not counted)."""
@@ -114,24 +134,6 @@ class GateReport(BaseModel):
             if stage.value < stage.limit:
                 drifted.append(outcome.shot_id)
         return drifted
-
-
-def setup_key(request: GenerationRequest) -> tuple:
-    """A shot's set-up: its place, framing and who is in frame."""
-    return request.location_id, request.shot_type.value, tuple(f.character_id for f in request.figures)
-
-
-def setup_stills(request: GenerationRequest, renderer: LocalRenderer) -> list[np.ndarray]:
-    """The set-up reference: the shot's place, framing and people, rendered clean from
-    the locked bibles (two takes on the set, each framed from the centre and the four
-    corners a camera move can reach), never from the take's own request."""
-    key = setup_key(request)
-    figures = [f.model_copy(update={"speaking": False}) for f in request.figures]
-    return [
-        np.asarray(still)
-        for k in range(2)
-        for still in renderer.stills(request.model_copy(update={"seed": stable_hash(*key, k) % 2**31, "figures": figures}))
-    ]
 
 
 def correction_request(request: GenerationRequest, verdict: Verdict, bibles: Bibles, references: ReferenceSet, attempt: int) -> GenerationRequest:
@@ -152,160 +154,136 @@ def correction_request(request: GenerationRequest, verdict: Verdict, bibles: Bib
     )
 
 
+@dataclass
+class _Shot:
+    """One shot through the rounds."""
+
+    shot_id: str
+    scene_number: int
+    request: GenerationRequest
+    history: list[tuple[Verdict, Take]]
+    decision: object | None = None  # ReviewDecision, applied when the first take failed
+    aborted: bool = False
+    attempt: int = 1
+    failures: list[str] = field(default_factory=list)
+    stops: bool = False  # its retake was refused by the budget: no more submissions
+
+    def next_attempt(self, max_attempts: int) -> int | None:
+        """The one attempt policy: automatic retakes up to the limit unless the scene is
+        stopped; a reviewer's regeneration once, beyond them; an approval, none."""
+        if self.history[-1][0].passed or (self.decision and self.decision.decision == "approve"):
+            return None
+        if self.decision and self.decision.decision == "regenerate":
+            return max_attempts + 1 if self.attempt == 1 else None
+        return self.attempt + 1 if not self.aborted and self.attempt < max_attempts else None
+
+
 class Gate:
     def __init__(self, bibles: Bibles, references: ReferenceSet, store, embedder: Embedder, embedder_note: str,
                  settings: RenderSettings, renderer: LocalRenderer | None = None, config: GateConfig = GateConfig(),
-                 retake=None):
+                 retake: Retake | None = None):
         self.bibles, self.references, self.store = bibles, references, store
         self.embedder, self.embedder_note, self.settings = embedder, embedder_note, settings
         self.renderer = renderer or LocalRenderer()
-        # (request, attempt) -> Take: the local renderer by default; the engine's router when hosted models are set up
-        self.retake = retake or (lambda request, attempt: render_take(request, self.renderer, self.store, attempt))
-        self.clean = LocalRenderer()  # draws set-up references: never injects failures
+        # a round's retakes at once: the engine's router when given (hosted models), else the local renderer
+        self.retake = retake
         self.config = config
-        self.cache = ReferenceCache()
-        self._setups: dict[tuple, tuple[list[np.ndarray], np.ndarray]] = {}
-
-    def references_for(self, request: GenerationRequest) -> tuple[list[np.ndarray], np.ndarray]:
-        """Set-up stills and the embeddings of every reference: set-up stills, plus the
-        locked stills of the people in frame (or of the place, when nobody is). Each set
-        is drawn and encoded once per gate."""
-        key = setup_key(request)
-        if key not in self._setups:
-            stills = setup_stills(request, self.clean)
-            self._setups[key] = (stills, self.embedder.encode(stills))
-        stills, setup_embeddings = self._setups[key]
-        locked = [u for f in request.figures for u in self.references.characters.get(f.character_id, [])]
-        locked = locked or self.references.locations.get(request.location_id, [])
-        if not locked:
-            return stills, setup_embeddings
-        return stills, np.concatenate([setup_embeddings, self.cache.get(self.embedder, locked, lambda uri: load_rgb(self.store, uri))])
+        self.judge = Judge(references, store, embedder, settings, config.thresholds)
 
     def evaluate(self, take: Take, request: GenerationRequest) -> tuple[Verdict, Take]:
-        stills, reference_embeddings = self.references_for(request)
-        reference = stills[0]
-        path = self.store.path(take.clip_uri)
-        frames = all_frames(path)
-        stages: list[StageResult] = []
-        fixed: list[str] = []
-        height, width = frames[0].shape[:2]
-
-        def verdict(passed: bool) -> Verdict:
-            return Verdict(shot_id=take.shot_id, attempt=take.attempt, clip_uri=take.clip_uri, stages=stages,
-                           passed=passed, fixed=fixed, injected_failure=take.injected_failure)
-
-        if (width, height) != (request.width, request.height):
-            within = width * 2 >= request.width and height * 2 >= request.height
-            stages.append(StageResult(stage="resolution", passed=within, value=width, limit=request.width,
-                                      action="upscale" if within else "discard: under half the target size"))
-            if not within:
-                return verdict(False), take
-            frames = [np.asarray(Image.fromarray(f).resize((request.width, request.height), Image.LANCZOS)) for f in frames]
-            fixed.append("upscaled")
-        # keyframes: first, middle, last of the lit frames (black ones are the artifact check's)
-        lit = [i for i, f in enumerate(frames) if f.mean() >= self.config.thresholds.black_luma] or list(range(len(frames)))
-        key_at = [lit[0], lit[len(lit) // 2], lit[-1]]
-        keys = [frames[i] for i in key_at]
-        threshold = self.config.thresholds.continuity[request.shot_type.value]
-        stages.append(checks.continuity(self.embedder.encode(keys), reference_embeddings, threshold))
-        if not stages[-1].passed:
-            return verdict(False), take
-        light = checks.lighting(keys, reference)
-        stages.append(light)
-        if not light.passed:
-            if light.action != "grade":
-                return verdict(False), take
-            frames = [checks.transfer_colour(f, reference) for f in frames]
-            again = checks.lighting([frames[i] for i in key_at], reference)
-            stages.append(again.model_copy(update={"stage": "lighting_after_grade"}))
-            if not again.passed:
-                return verdict(False), take
-            fixed.append("graded")
-        stages += checks.artifacts(frames, reference, self.config.thresholds)
-        if not all(s.passed for s in stages if s.stage not in ("lighting", "resolution")):
-            return verdict(False), take
-        if fixed:
-            take = self._store_fixed(take, frames, fixed)
-        return verdict(True), take
-
-    def _store_fixed(self, take: Take, frames: list[np.ndarray], fixed: list[str]) -> Take:
-        with self.store.scratch_dir() as scratch:
-            path = Path(scratch) / "fixed.mp4"
-            height, width = frames[0].shape[:2]
-            encode_frames(frames, path, width, height, self.settings.fps, label=take.shot_id)
-            info = probe(path)
-            artifact = self.store.put_file(path, "clips", ".mp4")
-        return take.model_copy(update={"clip_uri": artifact.uri, "clip_sha256": artifact.sha256, "frames": info.frames,
-                                       "model": f"{take.model}+{'+'.join(fixed)}"})
-
-    def _settle(self, shot_id: str, scene_number: int, verdict: Verdict, take: Take, request: GenerationRequest,
-                decision, aborted: bool, verdicts: list[Verdict]) -> ShotOutcome:
-        """One shot's outcome from its first verdict: a reviewer's decision, or up to
-        max_attempts takes (none more once its scene is stopped), then approval or review.
-        New verdicts are appended to `verdicts`."""
-        if decision and not verdict.passed and decision.decision == "approve":
-            return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="approved", take=decision.take or take,
-                               attempts=0, reason=f"approved in review {decision.decided_at}")
-        history = [(verdict, take)]
-        failures: list[str] = []
-
-        def regenerate(attempt: int, note: str = "") -> RetakeFailed | None:
-            retry = correction_request(request, history[-1][0], self.bibles, self.references, attempt)
-            if note:
-                retry = retry.model_copy(update={"prompt": f"{retry.prompt}\nREVIEWER: {note}"})
-            try:
-                new_take = self.retake(retry, attempt)
-            except RetakeFailed as error:  # refused, failed, over budget: the attempt is spent, the shot goes on
-                failures.append(f"attempt {attempt}: {error}")
-                return error
-            history.append(self.evaluate(new_take, retry))
-            verdicts.append(history[-1][0])
-            return None
-
-        attempt = 1
-        if decision and not verdict.passed and decision.decision == "regenerate":
-            # the reviewer's attempt: beyond the automatic ones, with their note, made once
-            attempt = self.config.max_attempts + 1
-            regenerate(attempt, decision.note)
-        while not history[-1][0].passed and not aborted and attempt < self.config.max_attempts:
-            attempt += 1
-            failure = regenerate(attempt)
-            if failure and failure.stops_submissions:
-                break  # no new submissions: the rest would be refused too
-        passed = [(v, t) for v, t in history if v.passed]
-        if passed:
-            return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="approved", take=passed[-1][1], attempts=attempt)
-        best_verdict, best_take = max(history, key=lambda pair: pair[0].continuity)
-        why = "scene aborted early" if aborted else f"failed {attempt} attempts"
-        made_none = f"; no take from {'; '.join(failures)}" if failures else ""
-        return ShotOutcome(shot_id=shot_id, scene_number=scene_number, status="review", take=best_take, attempts=attempt,
-                           reason=f"{why}; best take kept (continuity {best_verdict.continuity}){made_none}")
+        return self.judge([(take, request)])[0]
 
     def run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress: Callable[[int, int, str, float], None] | None = None,
             decisions: dict | None = None) -> GateReport:
         """`decisions`: shot_id -> ReviewDecision from human review (zipx_core.qa.review)."""
-        decisions = decisions or {}
+        try:
+            return self._run(storyboard, shots, on_progress, decisions or {})
+        finally:
+            self.judge.close()  # its inspecting process
+
+    def _run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress, decisions: dict) -> GateReport:
+        started = time.monotonic()
+        retake = self.retake or retake_function(storyboard, self.store, self.settings, GenerationSettings(), self.renderer, dict)
         takes = {t.shot_id: t for t in shots.takes}
-        requests = {s.shot_id: build_request(s, self.bibles, self.settings.width, self.settings.height, self.settings.fps) for s in storyboard.shots}
-        verdicts: list[Verdict] = []
-        outcomes: list[ShotOutcome] = []
-        scene_failures: list[SceneFailure] = []
-        started, done, total = time.monotonic(), 0, len(storyboard.shots)
-        for scene_number, scene_shots in groupby(storyboard.shots, key=lambda s: s.scene_number):
-            scene_shots = list(scene_shots)
-            first = [self.evaluate(takes[s.shot_id], requests[s.shot_id]) for s in scene_shots]
-            verdicts += [v for v, _ in first]
-            head = [v for v, _ in first[: self.config.early_abort_first]]
-            failed_head = sum(not v.passed for v in head)
-            aborted = len(head) >= 2 and failed_head / len(head) >= self.config.early_abort_share
-            if aborted:
-                scene_failures.append(SceneFailure(scene_number=scene_number, checked=len(head), failed=failed_head,
-                                                   reason="most of the scene's first shots failed: the set-up, not the shots"))
-            for shot, (verdict, take) in zip(scene_shots, first):
-                outcomes.append(self._settle(shot.shot_id, scene_number, verdict, take, requests[shot.shot_id],
-                                             decisions.get(shot.shot_id), aborted, verdicts))
-                done += 1
-                if on_progress:
-                    on_progress(done, total, shot.shot_id, time.monotonic() - started)
+        tracks = [_Shot(s.shot_id, s.scene_number, build_request(s, self.bibles, self.settings.width, self.settings.height,
+                                                                  self.settings.fps), [], decisions.get(s.shot_id))
+                  for s in storyboard.shots]
+        verdicts = self._judge(tracks, [takes[t.shot_id] for t in tracks], [t.request for t in tracks])
+        scene_failures = self._stop_failing_scenes(tracks)
+        settled: set[str] = set()
+
+        def report_progress() -> None:
+            for track in tracks:
+                if track.shot_id not in settled and track.next_attempt(self.config.max_attempts) is None:
+                    settled.add(track.shot_id)
+                    if on_progress:
+                        on_progress(len(settled), len(tracks), track.shot_id, time.monotonic() - started)
+
+        report_progress()
+        while not self._stopped(tracks) and (jobs := self._retakes(tracks)):
+            made = retake([(request, attempt) for _, request, attempt in jobs])
+            done = []
+            for (track, request, attempt), result in zip(jobs, made):
+                track.attempt = attempt
+                if isinstance(result, RetakeFailed):  # refused, failed, over budget: the attempt is spent
+                    track.failures.append(f"attempt {attempt}: {result}")
+                    track.stops = result.stops_submissions
+                else:
+                    done.append((track, request, result))
+            verdicts += self._judge([t for t, _, _ in done], [r for _, _, r in done], [q for _, q, _ in done])
+            report_progress()
+        outcomes = [self._outcome(t) for t in tracks]
         return GateReport(drama=storyboard.drama, episode=storyboard.episode, embedder=self.embedder.name,
                           embedder_note=self.embedder_note, verdicts=verdicts, outcomes=outcomes, scene_failures=scene_failures)
+
+    def _judge(self, tracks: list[_Shot], takes: list[Take], requests: list[GenerationRequest]) -> list[Verdict]:
+        judged = self.judge(list(zip(takes, requests)))
+        for track, pair in zip(tracks, judged):
+            track.history.append(pair)
+        return [verdict for verdict, _ in judged]
+
+    def _stop_failing_scenes(self, tracks: list[_Shot]) -> list[SceneFailure]:
+        failures = []
+        for scene_number, scene in groupby(tracks, key=lambda t: t.scene_number):
+            head = [t.history[0][0] for t in list(scene)[: self.config.early_abort_first]]
+            failed = sum(not v.passed for v in head)
+            if len(head) >= 2 and failed / len(head) >= self.config.early_abort_share:
+                failures.append(SceneFailure(scene_number=scene_number, checked=len(head), failed=failed,
+                                             reason="most of the scene's first shots failed: the set-up, not the shots"))
+        stopped = {f.scene_number for f in failures}
+        for track in tracks:
+            track.aborted = track.scene_number in stopped
+        return failures
+
+    @staticmethod
+    def _stopped(tracks: list[_Shot]) -> bool:
+        return any(t.stops for t in tracks)
+
+    def _retakes(self, tracks: list[_Shot]) -> list[tuple[_Shot, GenerationRequest, int]]:
+        """The round's correction requests, each from the shot's last verdict and reseeded by attempt."""
+        jobs = []
+        for track in tracks:
+            attempt = track.next_attempt(self.config.max_attempts)
+            if attempt is None:
+                continue
+            request = correction_request(track.request, track.history[-1][0], self.bibles, self.references, attempt)
+            if track.decision and track.decision.note:
+                request = request.model_copy(update={"prompt": f"{request.prompt}\nREVIEWER: {track.decision.note}"})
+            jobs.append((track, request, attempt))
+        return jobs
+
+    def _outcome(self, track: _Shot) -> ShotOutcome:
+        verdict, take = track.history[0]
+        decision = track.decision
+        if decision and not verdict.passed and decision.decision == "approve":
+            return ShotOutcome(shot_id=track.shot_id, scene_number=track.scene_number, status="approved", take=decision.take or take,
+                               attempts=0, reason=f"approved in review {decision.decided_at}")
+        passed = [(v, t) for v, t in track.history if v.passed]
+        if passed:
+            return ShotOutcome(shot_id=track.shot_id, scene_number=track.scene_number, status="approved", take=passed[-1][1],
+                               attempts=track.attempt)
+        best_verdict, best_take = max(track.history, key=lambda pair: pair[0].continuity)
+        why = "scene aborted early" if track.aborted else f"failed {track.attempt} attempts"
+        made_none = f"; no take from {'; '.join(track.failures)}" if track.failures else ""
+        return ShotOutcome(shot_id=track.shot_id, scene_number=track.scene_number, status="review", take=best_take,
+                           attempts=track.attempt, reason=f"{why}; best take kept (continuity {best_verdict.continuity}){made_none}")

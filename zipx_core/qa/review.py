@@ -23,6 +23,7 @@ class ReviewDecision(BaseModel):
     take: Take | None = None  # approve: the take approved
     note: str = ""
     decided_at: str = ""
+    reviewer: str = ""  # who decided (the review room asks for a name)
 
 
 def _record(drama: str, episode: str) -> str:
@@ -39,6 +40,16 @@ def save_decision(store, drama: str, episode: str, decision: ReviewDecision) -> 
     decision.decided_at = decision.decided_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
     record[decision.shot_id] = decision.model_dump(mode="json")
     store.put_record("review", _record(drama, episode), record)
+
+
+def record_decisions(store, drama: str, episode: str, approve: list[str], regenerate: dict[str, str]) -> dict[str, ReviewDecision]:
+    """Saves decisions given with a run (shot ids to approve, shot id -> note for one more
+    generation) and returns every decision recorded for the episode."""
+    for shot_id in approve:
+        save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="approve"))
+    for shot_id, note in regenerate.items():
+        save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="regenerate", note=note))
+    return load_decisions(store, drama, episode)
 
 
 def awaiting_review(manifests: Path) -> list[dict]:

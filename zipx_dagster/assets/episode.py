@@ -16,6 +16,7 @@ from pydantic import Field
 from zipx_core.audio import apply_speech_timing, voice_episode
 from zipx_core.audio.music import find_music, score_episode
 from zipx_core.generation import cost_summary, generate_shots
+from zipx_core.lipsync import LipSyncSettings, lip_sync_shots
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
@@ -148,7 +149,7 @@ def shots(
     timed = apply_speech_timing(storyboard, episode_audio)
     settings = generation.settings()
     manifest = generate_shots(
-        timed, Bibles.of(character_bible, scene_bible), store, render.settings(), renderer=failures.renderer(),
+        timed, Bibles.of(character_bible, scene_bible), store, render.settings(generation), renderer=failures.renderer(),
         on_progress=progress, generation=settings, providers=providers,
         reference_url=getattr(store, "presigned_url", None),
     )
@@ -159,6 +160,12 @@ def shots(
             + "; ".join(f"{shot}: {why}" for shot, why in sorted(manifest.failed.items())[:10]),
             metadata={"failed": dg.MetadataValue.json(manifest.failed), "made": len(manifest.takes)},
         )
+    if generation.lip_sync:  # silent hosted dialogue takes synced to their speech; what cannot be goes to review
+        manifest, lip_sync = lip_sync_shots(timed, episode_audio, manifest, store, generation.lip_syncer, settings,
+                                            LipSyncSettings(tolerance_s=generation.lip_sync_tolerance_s),
+                                            video_url=getattr(store, "presigned_url", None))
+        context.log.info(f"{drama} {episode}: lip-sync: {sum(r.status == 'synced' for r in lip_sync.results)} synced, "
+                         f"to review: {lip_sync.review() or 'none'}")
     costs = cost_summary(timed, manifest, settings)
     thumbnails = [store.path(t.thumbnail_uri).read_bytes() for t in manifest.takes if t.thumbnail_uri]
     yield dg.Output(

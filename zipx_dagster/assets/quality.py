@@ -1,19 +1,15 @@
 """Reference frames (per drama) and the quality gate's approved pool (per episode)."""
 
-from collections import Counter
-
 import dagster as dg
 
 from zipx_core.audio import apply_speech_timing
 from zipx_core.generation import retake_function
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, ReferenceSet, SceneBibles, Script, ShotsManifest, Storyboard
-from zipx_core.naming import slug
-from zipx_core.qa.checks import Thresholds
 from zipx_core.qa.gate import Gate, GateConfig
 from zipx_core.qa.references import references_for_drama
-from zipx_core.qa.review import ReviewDecision, load_decisions, save_decision
-from zipx_dagster.gpu import QA_POOL, qa_k8s_config
+from zipx_core.qa.review import record_decisions
+from zipx_dagster.gpu import QA_POOL, qa_op_tags
 from zipx_dagster.metadata import markdown_table, png_markdown
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions, drama_partitions
 from zipx_dagster.resources import ArtifactStore, ClipModel, Generation, LocalFailures, RenderConfig
@@ -38,7 +34,7 @@ def reference_frames(
     scene_bible: SceneBibles, artifacts: ArtifactStore, render: RenderConfig,
 ) -> dg.Output[ReferenceSet]:
     store = artifacts.store()
-    references = references_for_drama(drama_script, Bibles.of(character_bible, scene_bible), store, render.width, render.height, relock=config.relock)
+    references = references_for_drama(drama_script, Bibles.of(character_bible, scene_bible), store, *render.frame(), relock=config.relock)
     stills = [store.path(uris[0]).read_bytes() for uris in [*references.characters.values(), *references.locations.values()]]
     return dg.Output(
         references,
@@ -80,7 +76,7 @@ CHECKS = [
     kinds={"python", "pytorch"},
     owners=OWNERS,
     pool=QA_POOL,
-    op_tags={"dagster-k8s/config": qa_k8s_config()},
+    op_tags=qa_op_tags(),
     description="The quality gate: continuity (CLIP, or the offline colour embedder) -> lighting (graded when close) "
     "-> resolution and artifacts (upscaled or discarded). Three attempts, then human review; scenes that fail "
     "from the start are stopped and recorded for re-planning.",
@@ -95,54 +91,27 @@ def approved_frames(
     drama, episode = drama_and_episode(context)
     embedder, note = clip.load()
     context.log.info(f"continuity embedder: {embedder.name} ({note})")
-    store = artifacts.store()
-    calibrated = store.get_record("thresholds", slug(embedder.name))  # written by `zipx calibrate`
-    gate_config = GateConfig(thresholds=Thresholds(**calibrated)) if calibrated else GateConfig()
-    renderer = failures.renderer()
+    store, renderer = artifacts.store(), failures.renderer()
     timed = apply_speech_timing(storyboard, episode_audio)
-    retake = retake_function(timed, store, render.settings(), generation.settings(),
+    retake = retake_function(timed, store, render.settings(generation), generation.settings(),
                              renderer, generation.providers, reference_url=getattr(store, "presigned_url", None))
-    gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(),
-                renderer=renderer, config=gate_config, retake=retake)
+    gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(generation),
+                renderer=renderer, config=GateConfig.recorded(store, embedder.name), retake=retake)
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
             context.log.info(f"{drama} {episode}: gate {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
-    for shot_id in config.approve:
-        save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="approve"))
-    for shot_id, reviewer_note in config.regenerate.items():
-        save_decision(store, drama, episode, ReviewDecision(shot_id=shot_id, decision="regenerate", note=reviewer_note))
-    decisions = load_decisions(store, drama, episode)
+    decisions = record_decisions(store, drama, episode, config.approve, config.regenerate)
     report = gate.run(timed, shots, on_progress=progress, decisions=decisions)
-    pass_rate = report.first_attempt_pass_rate
-    approved = [o for o in report.outcomes if o.status == "approved"]
-    below = report.drift_in_pool()
-    review = sorted(report.awaiting_review)
-    last = {v.shot_id: v for v in report.verdicts}  # each shot's latest verdict
-    last_passed = {v.shot_id: v for v in report.verdicts if v.passed}
-    yield dg.Output(
-        report,
-        metadata={
-            "embedder": f"{report.embedder}: {report.embedder_note}",
-            "first_attempt_pass_rate": round(pass_rate, 3),
-            "approved": len(approved),
-            "awaiting_review": len(review),
-            "regenerations": sum(v.attempt > 1 for v in report.verdicts),
-            "graded_or_upscaled": sum(bool(v.fixed) for v in report.verdicts if v.passed),
-            "scene_failures": [f.scene_number for f in report.scene_failures],
-            "failure_clusters": report.failure_clusters(),
-            "failed_stages": dict(Counter(s.stage for v in report.verdicts for s in v.stages if not s.passed and s.stage != "lighting")),
-            "verdicts": markdown_table(
-                ["shot", "status", "attempts", "continuity", "fixed", "reason"],
-                [[o.shot_id, o.status, o.attempts, last[o.shot_id].continuity if o.shot_id in last else "",
-                  ", ".join(last_passed[o.shot_id].fixed if o.shot_id in last_passed else []), o.reason]
-                 for o in report.outcomes],
-            ),
-        },
-    )
+    summary, below, review = report.summary(), report.drift_in_pool(), sorted(report.awaiting_review)
+    yield dg.Output(report, metadata={
+        "embedder": f"{report.embedder}: {report.embedder_note}", **summary,
+        "verdicts": markdown_table(["shot", "status", "attempts", "continuity", "fixed", "reason"], report.verdict_rows()),
+    })
+    pass_rate = summary["first_attempt_pass_rate"]
     yield dg.AssetCheckResult(check_name="continuity_pass_rate", passed=pass_rate >= 0.5, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"pass_rate": round(pass_rate, 3)})
+                              metadata={"pass_rate": pass_rate})
     yield dg.AssetCheckResult(check_name="drift_left_in_pool", passed=not below, metadata={"shots": below})
     yield dg.AssetCheckResult(check_name="shots_awaiting_review", passed=not review, severity=dg.AssetCheckSeverity.WARN,
                               metadata={"count": len(review), "shots": ", ".join(review)})

@@ -22,7 +22,8 @@ from zipx_dagster.room.security import RoomRefused
 def build_app(host: str, dagster_url: str):
     home = zipx_home()
     generation = generation_from_env()  # the budgets the runs are held to, as the code location builds them
-    room = Room(reader=ManifestReader(home / "manifests"), store=artifact_store_from_env(home).store(),
+    store = artifact_store_from_env(home).store()  # manifests and media from the store the runs use
+    room = Room(reader=ManifestReader(store), store=store,
                 launcher=DagsterLauncher(dagster_url), budget_episode_usd=generation.budget_episode_usd,
                 budget_drama_usd=generation.budget_drama_usd)
     return create_app(room, host=host, token=os.environ.get("ZIPX_ROOM_TOKEN") or None)
