@@ -20,30 +20,12 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.dagster.test_room import BROKEN_TAKES, SCRIPT
 from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS, LOCATION, REPOSITORY, Studio, _free_port
 
 pytestmark = pytest.mark.slow
 
 SCREENSHOTS = REPO / "test-artifacts" / "room"
-SCRIPT = """Title: Lab Night
-
-INT. LAB - NIGHT
-
-MIA, 29, a tall woman with black hair, in a white coat, checks a monitor.
-
-MIA
-It worked.
-
-TOM, 40, a broad man in a grey suit, walks in.
-
-TOM
-What worked?
-
-MIA
-(crying)
-It actually worked!
-"""
-BROKEN_TAKES = {"resources": {"failures": {"config": {"black_frames": 1.0}}}}
 
 
 def _stop_sensors(studio: Studio) -> None:

@@ -44,6 +44,17 @@ def cost(provider: str, model: str, resolution: str, seconds: float, prices: dic
     return round(prices.get(price_key(provider, model, resolution), 0.0) * seconds, 4)
 
 
+def is_local(host: str) -> bool:
+    """A loopback or private host: where plain HTTP is a local server, not a key in clear."""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
 class ProviderError(Exception):
     """A provider call that failed for good (after retries where they made sense)."""
 

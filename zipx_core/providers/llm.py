@@ -33,7 +33,6 @@ the status, and any echo of the key in an error body is masked."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import math
@@ -52,6 +51,7 @@ from zipx_core.providers.base import (
     RetryPolicy,
     _message,
     _retry_after,
+    is_local,
 )
 
 log = logging.getLogger("zipx.providers.llm")
@@ -115,16 +115,6 @@ class Completion:
     lost: int = 0  # sends before this one whose answer never came back (maybe billed)
 
 
-def _is_local(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private
-
-
 class LLMClient:
     name = "llm"
 
@@ -132,7 +122,7 @@ class LLMClient:
         parts = urlsplit(settings.base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise LLMConfigError(f"llm: base_url must be an http(s) URL, got {settings.base_url!r}")
-        if parts.scheme == "http" and not (settings.allow_http or _is_local(parts.hostname)):
+        if parts.scheme == "http" and not (settings.allow_http or is_local(parts.hostname)):
             raise LLMConfigError(f"llm: plain HTTP to {parts.hostname} would send the key in clear; use https or allow_http")
         settings.prices()  # no price, no reader: a run must not spend without a record
         self.settings = settings

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import ipaddress
 import json
 import logging
 import math
@@ -31,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from zipx_core.models import CatalogueVoice, VoiceProfile, WordTiming
-from zipx_core.providers.base import NOT_SENT, ContentPolicyRejected, ProviderError, RequestRejected, RetryPolicy, _retry_after
+from zipx_core.providers.base import NOT_SENT, ContentPolicyRejected, ProviderError, RequestRejected, RetryPolicy, _retry_after, is_local
 
 log = logging.getLogger("zipx.providers.speech")
 
@@ -121,16 +120,6 @@ class SpeechSettings(BaseModel):
     output_format: str | None = Field(None, description="None: the engine's PCM default")
     allow_http: bool = Field(False, description="plain HTTP to a non-local host (the key would travel in clear)")
     retry: RetryPolicy = RetryPolicy(timeout_s=120.0)
-
-
-def is_local(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private
 
 
 @dataclass
