@@ -64,17 +64,21 @@ def workload(store, settings: RenderSettings):
 def gate_rounds(embedder, references, store, settings, batch) -> tuple[float, float, float, float, int]:
     """Seconds: a first round (set-ups new), a second (set-ups known), the bare encoder on the
     images the first encoded, and on the second's (keyframes only); and how many images."""
-    recording = Recording(embedder)
     started = time.perf_counter()  # its inspecting process started within the timing
-    judge = Judge(references, store, recording, settings, Thresholds())
+    judge = Judge(references, store, embedder, settings, Thresholds())
     judge(batch)
     first = time.perf_counter() - started
-    images = list(recording.images)
     started = time.perf_counter()
     judge(batch)
     second = time.perf_counter() - started
     judge.close()
+    recording = Recording(embedder)  # the same two rounds again, untimed, for the images they encode
+    judge = Judge(references, store, recording, settings, Thresholds())
+    judge(batch)
+    images = list(recording.images)
+    judge(batch)
     keyframes = recording.images[len(images):]
+    judge.close()
     started = time.perf_counter()
     embedder.encode(images)
     bare = time.perf_counter() - started

@@ -31,6 +31,7 @@ from zipx_core.providers import LocalRenderer
 from zipx_core.qa.checks import Thresholds
 from zipx_core.qa.embeddings import Embedder
 from zipx_core.qa.judge import Judge, Verdict, setup_key, setup_stills
+from zipx_core.qa.review import ReviewDecision
 
 __all__ = ["Gate", "GateConfig", "GateReport", "ShotOutcome", "SceneFailure", "Verdict", "correction_request",
            "setup_key", "setup_stills"]
@@ -162,7 +163,7 @@ class _Shot:
     scene_number: int
     request: GenerationRequest
     history: list[tuple[Verdict, Take]]
-    decision: object | None = None  # ReviewDecision, applied when the first take failed
+    decision: ReviewDecision | None = None  # applied when the first take failed
     aborted: bool = False
     attempt: int = 1
     failures: list[str] = field(default_factory=list)
