@@ -202,12 +202,12 @@ class Judge:
     """Judges batches of (take, request); `close()` ends its inspecting process."""
 
     def __init__(self, references: ReferenceSet, store, embedder: Embedder, settings: RenderSettings, thresholds: Thresholds):
+        self._inspector: Inspector | None = None
         keep_frame_buffers_off_the_heap()
         self.references, self.store, self.embedder = references, store, embedder
         self.settings, self.thresholds = settings, thresholds
         self._setups: dict[tuple, Setup] = {}
         self._locked: dict[str, np.ndarray] = {}  # uri -> embedding
-        self._inspector: Inspector | None = None
 
     def __call__(self, batch: list[tuple[Take, GenerationRequest]]) -> list[tuple[Verdict, Take]]:
         """The inspecting process works on the next chunk while this one is encoded; a chunk
