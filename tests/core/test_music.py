@@ -49,7 +49,9 @@ def test_music_bed_is_ducked_under_speech_at_the_loudness_target(short_episode):
     stem, rate = decode_audio(store.path(bed.stem_uri))
     stem_speech, stem_gap = speech_and_gap_db(stem, rate, audio)
     assert stem_gap - stem_speech >= 6
-    assert len(stem) / rate == pytest.approx(audio.duration_s, abs=0.05)
+    # looped, not cut short (that would be seconds); a few AAC frames either way are the
+    # codec's padding as the decoder trims it (CI once read 19.947 s of 20)
+    assert len(stem) / rate == pytest.approx(audio.duration_s, abs=0.1)
 
     assert manifest.stems == {"dialogue": audio.mix_uri, "music": bed.stem_uri}
     assert all(store.exists(uri) for uri in [bed.music_uri, bed.mix_uri, *manifest.stems.values()])
