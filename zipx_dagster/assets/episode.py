@@ -148,10 +148,10 @@ def shots(
 
     timed = apply_speech_timing(storyboard, episode_audio)
     settings = generation.settings()
+    presigned_url = getattr(store, "presigned_url", None)  # S3 only: hosted models fetch references and clips by URL
     manifest = generate_shots(
         timed, Bibles.of(character_bible, scene_bible), store, render.settings(generation), renderer=failures.renderer(),
-        on_progress=progress, generation=settings, providers=providers,
-        reference_url=getattr(store, "presigned_url", None),
+        on_progress=progress, generation=settings, providers=providers, reference_url=presigned_url,
     )
     if manifest.failed:
         # everything made is in the store (takes, task ids, charges): a re-run pays for none of it again
@@ -163,33 +163,35 @@ def shots(
     if generation.lip_sync:  # silent hosted dialogue takes synced to their speech; what cannot be goes to review
         manifest, lip_sync = lip_sync_shots(timed, episode_audio, manifest, store, generation.lip_syncer, settings,
                                             LipSyncSettings(tolerance_s=generation.lip_sync_tolerance_s),
-                                            video_url=getattr(store, "presigned_url", None))
+                                            video_url=presigned_url)
         context.log.info(f"{drama} {episode}: lip-sync: {sum(r.status == 'synced' for r in lip_sync.results)} synced, "
                          f"to review: {lip_sync.review() or 'none'}")
+    yield dg.Output(manifest, metadata=_shots_metadata(drama, episode, timed, manifest, store, settings))
+
+
+def _shots_metadata(drama: str, episode: str, timed: Storyboard, manifest, store, settings) -> dict:
+    """The takes, their routes and costs, and a strip of first frames, for the UI."""
     costs = cost_summary(timed, manifest, settings)
     thumbnails = [store.path(t.thumbnail_uri).read_bytes() for t in manifest.takes if t.thumbnail_uri]
-    yield dg.Output(
-        manifest,
-        metadata={
-            "review_room": room_link(f"/drama/{drama}/{episode}/storyboard"),
-            "takes": len(manifest.takes),
-            "frames": sum(t.frames for t in manifest.takes),
-            "duration_s": round(sum(t.duration_s for t in manifest.takes), 2),
-            "quality": generation.quality.value,
-            "providers": costs["shots_by_provider"],
-            "routes": costs["shots_by_route"],
-            "cost_usd": costs["actual_cost_usd"],
-            "estimated_cost_usd": costs["estimated_cost_usd"],
-            "all_veo3_cost_usd": costs["all_veo3_cost_usd"],
-            "saving_vs_all_veo3": dg.MetadataValue.float(costs["saving_vs_all_veo3"]),
-            "route_table": markdown_table(
-                ["shot", "route", "provider", "model", "estimated $", "actual $"],
-                [[t.shot_id, t.intended_provider or t.provider, t.provider, t.model, f"{t.estimated_cost_usd:.3f}", f"{t.cost_usd:.3f}"]
-                 for t in manifest.takes],
-            ),
-            "thumbnails": png_markdown(thumbnail_strip_png(thumbnails), "first shots"),
-        },
-    )
+    return {
+        "review_room": room_link(f"/drama/{drama}/{episode}/storyboard"),
+        "takes": len(manifest.takes),
+        "frames": sum(t.frames for t in manifest.takes),
+        "duration_s": round(sum(t.duration_s for t in manifest.takes), 2),
+        "quality": settings.quality.value,
+        "providers": costs["shots_by_provider"],
+        "routes": costs["shots_by_route"],
+        "cost_usd": costs["actual_cost_usd"],
+        "estimated_cost_usd": costs["estimated_cost_usd"],
+        "all_veo3_cost_usd": costs["all_veo3_cost_usd"],
+        "saving_vs_all_veo3": dg.MetadataValue.float(costs["saving_vs_all_veo3"]),
+        "route_table": markdown_table(
+            ["shot", "route", "provider", "model", "estimated $", "actual $"],
+            [[t.shot_id, t.intended_provider or t.provider, t.provider, t.model, f"{t.estimated_cost_usd:.3f}", f"{t.cost_usd:.3f}"]
+             for t in manifest.takes],
+        ),
+        "thumbnails": png_markdown(thumbnail_strip_png(thumbnails), "first shots"),
+    }
 
 
 class EpisodeConfig(dg.Config):
