@@ -79,6 +79,78 @@ class _NameIndex:
         return self.by_cue.get(cue.upper(), [])
 
 
+def _establishing(scene: Scene, in_scene: list[str], config: PlanningConfig) -> dict:
+    """The scene's opening wide shot: where we are, and who is there."""
+    first_action = next((e.text for e in scene.elements if e.type == "action"), scene.heading)
+    return dict(
+        shot_type=ShotType.ELS if scene.int_ext == "EXT" else ShotType.LS,
+        characters=in_scene[: config.max_figures],
+        action=f"Establishing: {scene.heading}. {first_action}"[:400],
+        emotional_intensity=0.2,
+        physics_elements=physics_elements(first_action),
+        has_physics_elements=bool(physics_elements(first_action)),
+        cinematic_priority=scene.int_ext == "EXT" or scene.number == 1,
+        duration_s=config.establishing_s,
+        source_line=scene.line,
+    )
+
+
+def _action(element, names: "_NameIndex", in_scene: list[str], scene: Scene, config: PlanningConfig) -> dict:
+    """An action paragraph's shot: wide when it holds a crowd, a blast, a vehicle or weather."""
+    text = " ".join(element.text.split())
+    named = names.named_in(text)
+    physics = physics_elements(text)
+    wide = len(named) > 2 or bool(physics and set(physics) & {"crowd", "explosion", "vehicle", "weather"})
+    return dict(
+        shot_type=ShotType.LS if wide else ShotType.MS,
+        characters=(named or in_scene)[: config.max_figures],
+        action=text[:600],
+        emotional_intensity=emotional_intensity(text),
+        physics_elements=physics,
+        has_physics_elements=bool(physics),
+        cinematic_priority=wide and scene.int_ext == "EXT",
+        duration_s=_bounded(len(text.split()) / config.action_words_per_second, config),
+        source_line=element.line,
+    )
+
+
+def _spoken(elements: list, start: int) -> tuple[list[tuple[str, str | None, int]], int]:
+    """The dialogue under a cue as (text, parenthetical, line), and where the next element is."""
+    spoken, parenthetical, j = [], None, start
+    while j < len(elements) and elements[j].type in ("dialogue", "parenthetical"):
+        if elements[j].type == "parenthetical":
+            parenthetical = elements[j].text
+        else:
+            spoken.append((elements[j].text, parenthetical, elements[j].line))
+            parenthetical = None
+        j += 1
+    return spoken, j
+
+
+def _dialogue(element, speakers: list[str], spoken: list[tuple[str, str | None, int]], last_speaker: str | None,
+              close_next: bool, config: PlanningConfig) -> dict:
+    """A cue's shot: ECU/CU when intense (or on the close beat of the alternation), else an
+    MCU with the last speaker listening. A cue for several speakers ('JOHN AND MARY') gives
+    each of them the line."""
+    lines = [DialogueLine(character_id=cid, text=said, parenthetical=paren, line=line)
+             for said, paren, line in spoken for cid in speakers or [slug(element.text)]]
+    text = " ".join(said for said, _, _ in spoken)
+    intensity = max(emotional_intensity(said, paren) for said, paren, _ in spoken)
+    shot_type = ShotType.ECU if intensity >= 0.9 else ShotType.CU if intensity >= 0.7 or close_next else ShotType.MCU
+    listener = [last_speaker] if shot_type == ShotType.MCU and last_speaker not in (None, *speakers) else []
+    return dict(
+        shot_type=shot_type,
+        characters=[*speakers, *listener][: config.max_figures],
+        speaker=speakers[0] if speakers else None,
+        action=f"{element.text} {'speak' if len(speakers) > 1 else 'speaks'}."
+        + (f" ({lines[0].parenthetical})" if lines[0].parenthetical else ""),
+        dialogue=lines,
+        emotional_intensity=intensity,
+        duration_s=_bounded(len(text.split()) / config.words_per_second + 0.5, config),
+        source_line=element.line,
+    )
+
+
 def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningConfig = PlanningConfig(),
                names: _NameIndex | None = None) -> list[Shot]:
     names = names or _NameIndex(bibles)
@@ -102,18 +174,7 @@ def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningC
         shot.route = route_shot(shot)
         shots.append(shot)
 
-    first_action = next((e.text for e in scene.elements if e.type == "action"), scene.heading)
-    add(
-        shot_type=ShotType.ELS if scene.int_ext == "EXT" else ShotType.LS,
-        characters=in_scene[: config.max_figures],
-        action=f"Establishing: {scene.heading}. {first_action}"[:400],
-        emotional_intensity=0.2,
-        physics_elements=physics_elements(first_action),
-        has_physics_elements=bool(physics_elements(first_action)),
-        cinematic_priority=scene.int_ext == "EXT" or scene.number == 1,
-        duration_s=config.establishing_s,
-        source_line=scene.line,
-    )
+    add(**_establishing(scene, in_scene, config))
 
     close_next = False  # alternate MCU / CU across speakers
     last_speaker: str | None = None
@@ -122,56 +183,16 @@ def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningC
     while i < len(elements):
         element = elements[i]
         if element.type == "action":
-            text = " ".join(element.text.split())
-            named = names.named_in(text)
-            physics = physics_elements(text)
-            wide = len(named) > 2 or bool(physics and set(physics) & {"crowd", "explosion", "vehicle", "weather"})
-            add(
-                shot_type=ShotType.LS if wide else ShotType.MS,
-                characters=(named or in_scene)[: config.max_figures],
-                action=text[:600],
-                emotional_intensity=emotional_intensity(text),
-                physics_elements=physics,
-                has_physics_elements=bool(physics),
-                cinematic_priority=wide and scene.int_ext == "EXT",
-                duration_s=_bounded(len(text.split()) / config.action_words_per_second, config),
-                source_line=element.line,
-            )
+            add(**_action(element, names, in_scene, scene, config))
             i += 1
         elif element.type == "character":
             speakers = names.speakers(element.text)
             speaker = speakers[0] if speakers else None
-            spoken: list[tuple[str, str | None, int]] = []  # text, parenthetical, line
-            parenthetical = None
-            j = i + 1
-            while j < len(elements) and elements[j].type in ("dialogue", "parenthetical"):
-                if elements[j].type == "parenthetical":
-                    parenthetical = elements[j].text
-                else:
-                    spoken.append((elements[j].text, parenthetical, elements[j].line))
-                    parenthetical = None
-                j += 1
+            spoken, j = _spoken(elements, i + 1)
             if spoken:
-                # a cue for several speakers ('JOHN AND MARY') gives each of them the line
-                lines = [DialogueLine(character_id=cid, text=said, parenthetical=paren, line=line)
-                         for said, paren, line in spoken for cid in speakers or [slug(element.text)]]
-                text = " ".join(said for said, _, _ in spoken)
-                intensity = max(emotional_intensity(said, paren) for said, paren, _ in spoken)
                 if speaker != last_speaker:
                     close_next = not close_next
-                shot_type = ShotType.ECU if intensity >= 0.9 else ShotType.CU if intensity >= 0.7 or close_next else ShotType.MCU
-                listener = [last_speaker] if shot_type == ShotType.MCU and last_speaker not in (None, *speakers) else []
-                add(
-                    shot_type=shot_type,
-                    characters=[*speakers, *listener][: config.max_figures],
-                    speaker=speaker,
-                    action=f"{element.text} {'speak' if len(speakers) > 1 else 'speaks'}."
-                    + (f" ({lines[0].parenthetical})" if lines[0].parenthetical else ""),
-                    dialogue=lines,
-                    emotional_intensity=intensity,
-                    duration_s=_bounded(len(text.split()) / config.words_per_second + 0.5, config),
-                    source_line=element.line,
-                )
+                add(**_dialogue(element, speakers, spoken, last_speaker, close_next, config))
                 last_speaker = speaker
             i = j
         else:
