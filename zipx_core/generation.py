@@ -31,8 +31,8 @@ from pydantic import BaseModel, Field
 
 from zipx_core.media import probe, thumbnail_png
 from zipx_core.media.ffmpeg import Conform, conform_clips
-from zipx_core.models import Bibles, GenerationRequest, ShotsManifest, Storyboard, Take
-from zipx_core.prompting import build_request
+from zipx_core.models import Bibles, GenerationRequest, KeyframeSet, ReferenceSet, ShotsManifest, Storyboard, Take
+from zipx_core.prompting import shot_requests
 from zipx_core.providers import (
     CAPABILITIES,
     ContentPolicyRejected,
@@ -115,8 +115,9 @@ def reseeded(request: GenerationRequest, attempt: int) -> GenerationRequest:
 
 
 def request_hash(provider: str, model: str, request: GenerationRequest, attempt: int = 1, **settings) -> str:
+    shaped = request.model_dump(mode="json", exclude={"keyframe_uri"} if request.keyframe_uri is None else None)
     payload = json.dumps(
-        {"provider": provider, "model": model, "attempt": attempt, "request": request.model_dump(mode="json"), **settings},
+        {"provider": provider, "model": model, "attempt": attempt, "request": shaped, **settings},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -185,22 +186,23 @@ class Budget:
     the next write, together, in the order they came: a burst of submissions (a wave of
     100 at a high limit) costs a few ledger writes, not 100 one after another."""
 
-    def __init__(self, store, drama: str, episode: str, settings: GenerationSettings, run_io=None):
+    def __init__(self, store, drama: str, episode: str | None, settings: GenerationSettings, run_io=None):
         self.store, self.drama, self.episode, self.settings = store, drama, episode, settings
         self.run_io = run_io or asyncio.to_thread  # runs a blocking store call off the event loop
-        self.pending: list[tuple[str, float | None, str, asyncio.Future]] = []  # usd None: a refund
+        self.pending: list[tuple[str, float | None, str, str, asyncio.Future]] = []  # usd None: a refund
         self.writer: asyncio.Task | None = None
 
-    async def charge(self, digest: str, usd: float, shot_id: str) -> None:
-        """Returns once the charge is in the ledger; BudgetExceeded if it does not fit."""
-        await self._queue(digest, usd, shot_id)
+    async def charge(self, digest: str, usd: float, shot_id: str, stage: str = "video") -> None:
+        """Returns once the charge is in the ledger; BudgetExceeded if it does not fit.
+        `stage`: video, sheet, plate or keyframe (the ledger's cost per stage)."""
+        await self._queue(digest, usd, shot_id, stage)
 
     async def refund(self, digest: str) -> None:
-        await self._queue(digest, None, "")
+        await self._queue(digest, None, "", "")
 
-    async def _queue(self, digest: str, usd: float | None, shot_id: str) -> None:
+    async def _queue(self, digest: str, usd: float | None, shot_id: str, stage: str) -> None:
         done = asyncio.get_running_loop().create_future()
-        self.pending.append((digest, usd, shot_id, done))
+        self.pending.append((digest, usd, shot_id, stage, done))
         if self.writer is None or self.writer.done():
             self.writer = asyncio.ensure_future(self._write_all())
         await done
@@ -223,7 +225,7 @@ class Budget:
         charges, changed = (ledger or {"charges": {}})["charges"], False
         episode_spent = sum(c["usd"] for c in charges.values() if c["episode"] == self.episode)
         drama_spent = sum(c["usd"] for c in charges.values())
-        for index, (digest, usd, shot_id, _) in enumerate(batch):
+        for index, (digest, usd, shot_id, stage, _) in enumerate(batch):
             if usd is None:  # a refund
                 gone = charges.pop(digest, None)
                 if gone:
@@ -236,13 +238,15 @@ class Budget:
                 except BudgetExceeded as error:
                     refused[index] = error
                     continue
-                charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd}
+                charges[digest] = {"episode": self.episode, "shot_id": shot_id, "usd": usd, "stage": stage}
                 episode_spent, drama_spent, changed = episode_spent + usd, drama_spent + usd, True
         return {"charges": charges} if changed else None
 
     def _check(self, episode_spent: float, drama_spent: float, usd: float, shot_id: str) -> None:
-        for scope, spent, limit in (("episode " + self.episode, episode_spent, self.settings.budget_episode_usd),
+        for scope, spent, limit in (("episode " + str(self.episode), episode_spent, self.settings.budget_episode_usd),
                                     ("drama " + self.drama, drama_spent, self.settings.budget_drama_usd)):
+            if scope.startswith("episode None"):  # the drama's own stills (sheets, plates): no episode's budget
+                continue
             if limit is not None and spent + usd > limit + 1e-9:
                 raise BudgetExceeded(f"budget for {scope} is ${limit:.2f}: ${spent:.2f} spent, "
                                      f"{shot_id} would add ${usd:.2f}; no new submissions")
@@ -432,9 +436,12 @@ class Generator:
 
     def _job(self, request: GenerationRequest, route: Route, digest: str) -> Job:
         stills = [uri for uri in request.reference_frames if self.store.exists(uri)]
+        first = request.keyframe_uri if request.keyframe_uri and self.store.exists(request.keyframe_uri) else None
         return Job(request=request, model=route.model, duration_s=int(route.duration_s), resolution=route.resolution, key=digest,
                    reference_images=[self.store.path(uri).read_bytes() for uri in stills],
-                   reference_urls=[self.reference_url(uri) for uri in stills] if self.reference_url else [])
+                   reference_urls=[self.reference_url(uri) for uri in stills] if self.reference_url else [],
+                   first_frame=self.store.path(first).read_bytes() if first else None,
+                   first_frame_url=self.reference_url(first) if first and self.reference_url else None)
 
     async def _make(self, provider: HostedProvider, request: GenerationRequest, route: Route, attempt: int, digest: str,
                     rank: int | None) -> Take:
@@ -501,12 +508,13 @@ class Generator:
 async def generate_episode(storyboard: Storyboard, bibles: Bibles, store, settings: RenderSettings = RenderSettings(),
                            generation: GenerationSettings = GenerationSettings(), renderer: LocalRenderer | None = None,
                            providers: dict[str, HostedProvider] | None = None, on_progress: Progress | None = None,
-                           sleep=asyncio.sleep, reference_url=None) -> tuple[ShotsManifest, GenerationStats]:
+                           sleep=asyncio.sleep, reference_url=None, keyframes: KeyframeSet | None = None,
+                           references: ReferenceSet | None = None) -> tuple[ShotsManifest, GenerationStats]:
     workers = Workers()
     budget = Budget(store, storyboard.drama, storyboard.episode, generation, workers.records)
     generator = Generator(store, renderer or LocalRenderer(), providers or {}, settings, generation, budget, sleep, reference_url,
                           workers)
-    requests = [build_request(shot, bibles, settings.width, settings.height, settings.fps) for shot in storyboard.shots]
+    requests = shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps, keyframes, references)
     started, done = time.monotonic(), 0
 
     async def one(rank, shot, request):
@@ -537,13 +545,15 @@ async def generate_episode(storyboard: Storyboard, bibles: Bibles, store, settin
 def generate_shots(storyboard: Storyboard, bibles: Bibles, store, settings: RenderSettings = RenderSettings(),
                    renderer: LocalRenderer | None = None, on_progress: Progress | None = None,
                    generation: GenerationSettings = GenerationSettings(),
-                   providers: dict[str, HostedProvider] | None = None, reference_url=None) -> ShotsManifest:
+                   providers: dict[str, HostedProvider] | None = None, reference_url=None,
+                   keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None) -> ShotsManifest:
     """The synchronous entry point (Dagster assets, the CLI)."""
 
     async def run():
         try:
             return (await generate_episode(storyboard, bibles, store, settings, generation, renderer, providers,
-                                           on_progress, reference_url=reference_url))[0]
+                                           on_progress, reference_url=reference_url, keyframes=keyframes,
+                                           references=references))[0]
         finally:
             for provider in (providers or {}).values():
                 await provider.aclose()
@@ -586,6 +596,16 @@ def retake_function(storyboard: Storyboard, store, settings: RenderSettings, gen
         return asyncio.run(round_of(jobs)) if jobs else []
 
     return retake
+
+
+def ledger_by_stage(store, drama: str, episode: str) -> dict[str, float]:
+    """What the drama's ledger holds for this episode by stage (keyframe, video), and the
+    drama's own stills (sheet, plate) that every episode shares."""
+    by_stage: Counter = Counter()
+    for charge in ((store.get_record("spend", drama) or {}).get("charges") or {}).values():
+        if charge.get("episode") in (episode, None):
+            by_stage[charge.get("stage", "video")] += charge["usd"]
+    return {stage: round(usd, 4) for stage, usd in sorted(by_stage.items())}
 
 
 def cost_summary(storyboard: Storyboard, manifest: ShotsManifest, generation: GenerationSettings) -> dict:

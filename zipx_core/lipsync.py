@@ -215,10 +215,10 @@ class LipSyncPass:
         if record.get("state") == "submitting":
             raise SubmissionUnknown(self.client.name, f"an earlier lip-sync of {shot_id} was sent and its answer lost; "
                                     "not sent again: check Kling's console")
-        await self.budget.charge(digest + ":identify", self.settings.identify_usd, shot_id)
+        await self.budget.charge(digest + ":identify", self.settings.identify_usd, shot_id, stage="lip-sync")
         session, faces = await self.client.identify(self.video_url(take.clip_uri))
         face = choose_face(faces, speech, in_frame, speaker, self.settings.tolerance_s)
-        await self.budget.charge(digest, round(self.settings.price_per_second_usd * take.duration_s, 4), shot_id)
+        await self.budget.charge(digest, round(self.settings.price_per_second_usd * take.duration_s, 4), shot_id, stage="lip-sync")
         record = {"shot_id": shot_id, "state": "submitting", "session_id": session, "face_id": face.face_id}
         await asyncio.to_thread(self.store.put_record, "lipsync_tasks", digest, record)
         job = LipSyncJob(digest, session, face.face_id, wav, audio_s, insert, take.duration_s)

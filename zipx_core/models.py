@@ -301,6 +301,7 @@ class GenerationRequest(Model):
     figures: list[FigureSpec] = []
     is_exterior: bool = False
     reference_frames: list[str] = []
+    keyframe_uri: str | None = None  # keyframe-first: the clip starts from this approved keyframe
 
 
 class Take(Model):
@@ -329,13 +330,60 @@ class ShotsManifest(Model):
     failed: dict[str, str] = Field({}, description="shot_id: why no take was made (refused three times, budget, provider error)")
 
 
+class StillSlot(Model):
+    """One still of a character's sheet or a place's plates: its scored candidates and
+    the one approved (locked), by a person or automatically (the best-scored)."""
+
+    slot: str = Field(description="entity/view/place-or-wardrobe, e.g. anna/front-close-up/default")
+    kind: str = Field(description="character | location")
+    entity: str
+    view: str
+    candidates: list[str] = Field(description="artifact URIs")
+    scores: list[float]
+    approved: str | None = Field(None, description="the locked candidate; None: awaiting a person")
+    approved_by: str = ""
+    source: str = Field("local", description="local, or provider:model of the image model")
+    cost_usd: float = 0.0
+
+
 class ReferenceSet(Model):
-    """Locked reference stills (artifact URIs) per character and per location."""
+    """Locked reference stills (artifact URIs) per character and per location, and the
+    slots they were chosen from."""
 
     drama: str
     characters: dict[str, list[str]] = {}
     locations: dict[str, list[str]] = {}
     scores: dict[str, float] = Field({}, description="uri -> still score (sharpness x exposure)")
+    slots: list[StillSlot] = []
+    source: str = Field("local", description="what drew them: local, or provider:model")
+
+    @property
+    def awaiting_approval(self) -> list[StillSlot]:
+        return [s for s in self.slots if s.approved is None]
+
+
+class Keyframe(Model):
+    """A shot's keyframe: composed by the image model from the locked stills of who and
+    where is in it, judged by the continuity gate, then the video model's first frame."""
+
+    shot_id: str
+    uri: str | None = Field(None, description="the approved keyframe; None: none passed (the shot goes video-first)")
+    attempts: int = 0
+    continuity: float = 0.0
+    cost_usd: float = 0.0
+    source: str = "local"
+    reason: str = ""
+    candidates: list[str] = []
+
+
+class KeyframeSet(Model):
+    drama: str
+    episode: str
+    keyframes: list[Keyframe] = []
+    enabled: bool = Field(True, description="false: the drama opted out (video-first)")
+
+    def uri_of(self, shot_id: str) -> str | None:
+        return next((k.uri for k in self.keyframes if k.shot_id == shot_id), None)
 
 
 class SpokenLine(Model):

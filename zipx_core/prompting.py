@@ -2,7 +2,8 @@
 entries of everyone in frame and of the place: video models are stateless, so the
 state rides along in every call."""
 
-from zipx_core.models import Bibles, CharacterBible, FigureSpec, GenerationRequest, Outfit, Shot, ShotType
+from zipx_core.models import (Bibles, CharacterBible, FigureSpec, GenerationRequest, KeyframeSet, Outfit, ReferenceSet, SceneBible,
+                             Shot, ShotType, Storyboard)
 from zipx_core.naming import stable_hash
 
 SHOT_NAMES = {
@@ -52,13 +53,7 @@ def compose_prompt(shot: Shot, bibles: Bibles, native_dialogue: bool = False) ->
     ]
     for character_id in shot.characters:
         c = bibles.character(character_id)
-        a = c.appearance
-        outfit = c.outfit_for(shot.scene_number)
-        parts.append(
-            f"{c.display_name}: {a.gender if a.gender != 'unspecified' else 'person'}, age {c.age_for(shot.scene_number)}, "
-            f"{a.face_description}; {a.hair} hair ({a.hair_color}), {a.build} build, skin {a.skin_tone}; "
-            f"wearing {outfit.description} ({outfit.top_color} top, {outfit.bottom_color} bottom)."
-        )
+        parts.append(describe(c, c.outfit_for(shot.scene_number), c.age_for(shot.scene_number)))
     parts.append(f"Action: {shot.action}")
     if native_dialogue:
         parts.extend(native_dialogue_lines(shot, bibles))
@@ -66,6 +61,34 @@ def compose_prompt(shot: Shot, bibles: Bibles, native_dialogue: bool = False) ->
         parts.extend(f'{_name(bibles, line.character_id)} says: "{line.text}"' for line in shot.dialogue)
     parts.append(f"Emotional intensity {shot.emotional_intensity:.2f}.")
     return "\n".join(parts)
+
+
+def describe(character: CharacterBible, outfit: Outfit, age: str | None = None) -> str:
+    """The bible entry of a character as words: who, looks, and what they wear."""
+    a = character.appearance
+    return (f"{character.display_name}: {a.gender if a.gender != 'unspecified' else 'person'}, age {age or a.age_range}, "
+            f"{a.face_description}; {a.hair} hair ({a.hair_color}), {a.build} build, skin {a.skin_tone}; "
+            f"wearing {outfit.description} ({outfit.top_color} top, {outfit.bottom_color} bottom).")
+
+
+def sheet_prompt(character: CharacterBible, outfit: Outfit, view: str) -> str:
+    """One view of a character sheet for an image model: the person alone, nothing else."""
+    return (f"Character reference photo, {view}. Plain light-grey studio background, soft even light, "
+            f"photorealistic, sharp focus, no text.\n{describe(character, outfit)}")
+
+
+def plate_prompt(place: SceneBible) -> str:
+    """An empty plate of a location in its lighting set-up: the place with nobody in it."""
+    light, camera = place.lighting_palette, place.camera_style
+    return (f"Location plate, wide establishing view, no people. {place.name} ({place.int_ext.lower()}, "
+            f"{(place.times_of_day or ['day'])[0].lower()}).\nLighting: {light.mood}, {light.colour_temperature_k}K, "
+            f"key {light.key_color}, fill {light.fill_color}, ambient {light.ambient_color}. Camera: {camera.lens} lens.")
+
+
+def keyframe_prompt(request_prompt: str, names: list[str]) -> str:
+    """A shot's first frame, composed from the reference images given with it."""
+    who = f" {', '.join(names)} must look exactly like their reference images." if names else ""
+    return f"First frame of this shot, a still photograph.{who} Same place and light as the location plate.\n{request_prompt}"
 
 
 def figure_spec(character: CharacterBible, outfit: Outfit, speaking: bool = False, scene_number: int | None = None) -> FigureSpec:
@@ -110,3 +133,19 @@ def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int 
         is_exterior=place.int_ext == "EXT",
         reference_frames=[uri for cid in shot.characters for uri in bibles.character(cid).reference_frames],
     )
+
+
+def shot_requests(storyboard: Storyboard, bibles: Bibles, width: int, height: int, fps: int = 24,
+                  keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None) -> list[GenerationRequest]:
+    """Each shot's generation request, built here for generation and the gate alike (their
+    request hashes must agree). A keyframe-first shot carries its approved keyframe (the
+    clip's first frame) and the locked stills of who is in it (for reference-to-video)."""
+    requests = []
+    for shot in storyboard.shots:
+        request = build_request(shot, bibles, width, height, fps)
+        keyframe = keyframes.uri_of(shot.shot_id) if keyframes else None
+        if keyframe:
+            stills = [u for c in shot.characters for u in (references.characters.get(c, [])[:2] if references else [])]
+            request = request.model_copy(update={"keyframe_uri": keyframe, "reference_frames": stills or request.reference_frames})
+        requests.append(request)
+    return requests

@@ -129,6 +129,10 @@ class Generation(dg.ConfigurableResource):
     submissions_per_minute: dict[str, float] = {}  # provider -> rate limit, over the defaults; 0 = none
     lip_sync: bool = False  # Kling lip-sync on silent hosted dialogue takes (CU/MCU/MS); never on local takes
     lip_sync_tolerance_s: float = 0.2  # speech and clip lengths may disagree this much before review
+    image_model: str | None = None  # gemini_image | seedream | kling_image | wan_image; None: the dial's choice
+    keyframe_first: bool = True  # a keyframe per shot, judged, then the clip's first frame; False: video-first
+    still_candidates: int = 2  # candidates per reference still (each one paid for on a hosted image model)
+    auto_approve_stills: bool = False  # hosted stills: approve the best-scored candidate without a person
 
     def settings(self):
         from zipx_core.generation import GenerationSettings
@@ -161,6 +165,43 @@ class Generation(dg.ConfigurableResource):
                 made[name] = HOSTED[name](*keys, base_url=self.base_urls.get(name), prices=prices, download_hosts=hosts,
                                           allow_private=self.allow_private_hosts)
         return made
+
+
+    @property
+    def hosted(self) -> bool:
+        """Whether hosted models are set up: then every still, frame and comparison is hosted."""
+        return _has_hosted_keys(self)
+
+    def image_providers(self) -> dict:
+        """Image clients for the vendors that have keys (an image model uses its vendor's video keys)."""
+        from zipx_core.providers.images import DEFAULT_IMAGE_PRICES, IMAGE_HOSTED, IMAGE_KEYS
+
+        prices, made = {**DEFAULT_IMAGE_PRICES, **self.price_overrides}, {}
+        for name, vendor in IMAGE_KEYS.items():
+            keys = [getattr(self, field) for field in PROVIDER_KEYS[vendor]]
+            if all(keys):
+                hosts = self.download_hosts.get(name) or self.download_hosts.get(vendor)
+                made[name] = IMAGE_HOSTED[name](*keys, base_url=self.base_urls.get(name) or self.base_urls.get(vendor),
+                                                prices=prices, download_hosts=tuple(hosts) if hosts else None,
+                                                allow_private=self.allow_private_hosts)
+        return made
+
+    def still_source(self, store, drama: str):
+        """Where stills come from: the hosted image model when hosted models are set up
+        (never the offline drawer then), else the offline drawer."""
+        from zipx_core.providers.images import choose_image_model
+        from zipx_core.stills import HostedStills, LocalStills
+
+        if not self.hosted:
+            return LocalStills(store)
+        available = set(self.image_providers())
+        chosen = choose_image_model(self.quality, {self.image_model} & available if self.image_model else available)
+        if chosen is None:
+            raise ValueError(f"hosted models are set up but no image model {self.image_model or ''} has keys: "
+                             "stills would be drawn offline and sent to paid models; set the image model's keys")
+        name, model = chosen
+        return HostedStills(lambda: self.image_providers()[name], name, model, store, drama, self.settings(),
+                            reference_url=getattr(store, "presigned_url", None))
 
 
 def generation_from_env() -> Generation:

@@ -9,7 +9,7 @@ from zipx_core.providers.local import FailureModes, LocalRenderer
 from zipx_core.qa.checks import equal_error_threshold
 from zipx_core.qa.embeddings import ClipConfig, ClipEmbedder, ColourEmbedder, EmbedderError, choose_embedder
 from zipx_core.qa.gate import Gate
-from zipx_core.qa.references import lock_references, make_references
+from zipx_core.qa.references import approve_still, lock_references, make_references
 from zipx_core.storage import LocalArtifactStore
 from zipx_core.storyboard import plan_episode
 
@@ -110,9 +110,18 @@ def test_a_scene_that_fails_from_the_start_is_stopped(world, sample_bibles):
 def test_references_stay_locked_until_relocked(world, sample_bibles):
     store, boards, references = world
     first = lock_references(store, references)
-    other = ReferenceSet(drama=references.drama, characters={"ava": ["zipx://references/00/" + "0" * 64 + ".png"]})
+    slot = first.slots[0]
+    assert slot.entity == "ava" and slot.approved_by == "auto (best score)"
+    redrawn = slot.model_copy(update={"candidates": ["zipx://references/00/" + "0" * 64 + ".png"], "scores": [1.0], "approved": None})
+    other = ReferenceSet(drama=references.drama, slots=[redrawn])
     assert lock_references(store, other).characters["ava"] == first.characters["ava"]
-    assert lock_references(store, other, relock=True).characters["ava"] == other.characters["ava"]
+    assert lock_references(store, other, relock=True).characters["ava"] == redrawn.candidates
+    # a person's choice wins over the best score, and a hosted set waits for one
+    approve_still(store, references.drama, slot.slot, slot.candidates[1], "ana")
+    chosen = lock_references(store, references, relock=True)
+    assert chosen.slots[0].approved == slot.candidates[1] and chosen.slots[0].approved_by == "ana"
+    waiting = lock_references(store, references.model_copy(update={"slots": [redrawn]}), relock=True, auto=False)
+    assert [s.slot for s in waiting.awaiting_approval] == [slot.slot] and "ava" not in waiting.characters
 
 
 def test_equal_error_threshold():

@@ -186,7 +186,7 @@ async def _say(key: str, line: Line, engine: SpeechEngine, store, budget) -> Sai
 async def _paid(key: str, line: Line, engine: SpeechEngine, store, budget) -> Spoken:
     """Charged before it is sent (BudgetExceeded stops it unsent), settled after."""
     estimate = engine.estimate_cost(line.text, line.voice, line.delivery)
-    await budget.charge(key, estimate, line.label)
+    await budget.charge(key, estimate, line.label, stage="speech")
     try:
         spoken = await engine.speak(line.text, line.voice, line.delivery)
     except BadAudio:

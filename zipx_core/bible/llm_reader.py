@@ -200,7 +200,7 @@ async def _paid_call(client: LLMClient, store, budget: Budget, body: dict, label
     """One call, charged before it is sent (BudgetExceeded stops it unsent) and settled after."""
     digest = _digest({"llm_call": body})
     estimate = client.estimate(body)
-    await budget.charge(digest, estimate, label)
+    await budget.charge(digest, estimate, label, stage="script reading")
     try:
         completion = await client.complete(body)
     except ProviderError:

@@ -118,11 +118,17 @@ class Job:
     resolution: str
     reference_images: list[bytes] = field(default_factory=list)  # PNG bytes of the locked stills
     reference_urls: list[str] = field(default_factory=list)  # the same stills where the store can serve URLs
+    first_frame: bytes | None = None  # PNG of the shot's approved keyframe: the clip starts from it (keyframe-first)
+    first_frame_url: str | None = None  # the same keyframe where the store can serve URLs
     key: str = ""  # the request's hash: unique per drama, shot, attempt and settings
 
     @property
     def aspect_ratio(self) -> str:
         return "16:9" if self.request.width >= self.request.height else "9:16"
+
+    @property
+    def first_frame_base64(self) -> str | None:
+        return base64.b64encode(self.first_frame).decode() if self.first_frame else None
 
     @property
     def reference_base64(self) -> list[str]:
@@ -185,6 +191,7 @@ class HostedProvider(VideoProvider):
 
     default_base_url: str
     download_hosts: tuple[str, ...]  # where result videos may come from (suffix match)
+    max_download_bytes = MAX_VIDEO_BYTES  # image clients cap their downloads lower
 
     def __init__(self, api_key: str, base_url: str | None = None, retry: RetryPolicy | None = None,
                  download_hosts: tuple[str, ...] | None = None, prices: dict[str, float] | None = None,
@@ -328,14 +335,14 @@ class HostedProvider(VideoProvider):
                 if response.status_code != 200:
                     raise DownloadRejected(self.name, f"download: HTTP {response.status_code}", response.status_code)
                 declared = int(response.headers.get("content-length") or 0)
-                if declared > MAX_VIDEO_BYTES:
-                    raise DownloadRejected(self.name, f"download: {declared} bytes is over the {MAX_VIDEO_BYTES} cap")
+                if declared > self.max_download_bytes:
+                    raise DownloadRejected(self.name, f"download: {declared} bytes is over the {self.max_download_bytes} cap")
                 size = 0
                 with dest.open("wb") as out:
                     async for chunk in response.aiter_bytes():
                         size += len(chunk)
-                        if size > MAX_VIDEO_BYTES:
-                            raise DownloadRejected(self.name, f"download: over the {MAX_VIDEO_BYTES} byte cap")
+                        if size > self.max_download_bytes:
+                            raise DownloadRejected(self.name, f"download: over the {self.max_download_bytes} byte cap")
                         out.write(chunk)
                 if declared and size != declared:
                     raise DownloadRejected(self.name, f"download: truncated ({size} of {declared} bytes)")

@@ -24,13 +24,13 @@ from itertools import groupby
 from pydantic import BaseModel, Field
 
 from zipx_core.generation import GenerationSettings, RenderSettings, RetakeFailed, retake_function
-from zipx_core.models import Bibles, GenerationRequest, ReferenceSet, ShotsManifest, Storyboard, Take
+from zipx_core.models import Bibles, GenerationRequest, KeyframeSet, ReferenceSet, ShotsManifest, Storyboard, Take
 from zipx_core.naming import slug
-from zipx_core.prompting import build_request
+from zipx_core.prompting import shot_requests
 from zipx_core.providers import LocalRenderer
 from zipx_core.qa.checks import Thresholds
 from zipx_core.qa.embeddings import Embedder
-from zipx_core.qa.judge import Judge, Verdict, setup_key, setup_stills
+from zipx_core.qa.judge import Judge, Verdict, hosted_setup, setup_key, setup_stills
 from zipx_core.qa.review import ReviewDecision
 
 __all__ = ["Gate", "GateConfig", "GateReport", "ShotOutcome", "SceneFailure", "Verdict", "correction_request",
@@ -182,14 +182,17 @@ class _Shot:
 class Gate:
     def __init__(self, bibles: Bibles, references: ReferenceSet, store, embedder: Embedder, embedder_note: str,
                  settings: RenderSettings, renderer: LocalRenderer | None = None, config: GateConfig = GateConfig(),
-                 retake: Retake | None = None):
-        self.bibles, self.references, self.store = bibles, references, store
+                 retake: Retake | None = None, keyframes: KeyframeSet | None = None, hosted: bool = False):
+        """`keyframes`: the episode's approved keyframes (keyframe-first); `hosted`: a run
+        on hosted models, whose set-up references are its keyframes and locked stills,
+        never drawn offline."""
+        self.bibles, self.references, self.store, self.keyframes = bibles, references, store, keyframes
         self.embedder, self.embedder_note, self.settings = embedder, embedder_note, settings
         self.renderer = renderer or LocalRenderer()
         # a round's retakes at once: the engine's router when given (hosted models), else the local renderer
         self.retake = retake
         self.config = config
-        self.judge = Judge(references, store, embedder, settings, config.thresholds)
+        self.judge = Judge(references, store, embedder, settings, config.thresholds, hosted_setup(references) if hosted else None)
 
     def evaluate(self, take: Take, request: GenerationRequest) -> tuple[Verdict, Take]:
         return self.judge([(take, request)])[0]
@@ -206,9 +209,9 @@ class Gate:
         started = time.monotonic()
         retake = self.retake or retake_function(storyboard, self.store, self.settings, GenerationSettings(), self.renderer, dict)
         takes = {t.shot_id: t for t in shots.takes}
-        tracks = [_Shot(s.shot_id, s.scene_number, build_request(s, self.bibles, self.settings.width, self.settings.height,
-                                                                  self.settings.fps), [], decisions.get(s.shot_id))
-                  for s in storyboard.shots]
+        requests = shot_requests(storyboard, self.bibles, self.settings.width, self.settings.height, self.settings.fps,
+                                 self.keyframes, self.references)
+        tracks = [_Shot(s.shot_id, s.scene_number, r, [], decisions.get(s.shot_id)) for s, r in zip(storyboard.shots, requests)]
         verdicts = self._judge(tracks, [takes[t.shot_id] for t in tracks], [t.request for t in tracks])
         scene_failures = self._stop_failing_scenes(tracks)
         settled: set[str] = set()

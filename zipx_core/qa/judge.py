@@ -17,10 +17,12 @@ import pickle
 import subprocess
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from zipx_core.generation import RenderSettings
@@ -73,6 +75,26 @@ def setup_stills(request: GenerationRequest, renderer: LocalRenderer) -> list[np
     ]
 
 
+SetupUris = Callable[[GenerationRequest], list[str]]
+
+
+def hosted_setup(references: ReferenceSet) -> SetupUris:
+    """A hosted run's set-up reference for a take: its shot's approved keyframe, else the
+    place's plate and the locked stills of who is in frame. Lighting is judged against
+    the first of them."""
+
+    def uris(request: GenerationRequest) -> list[str]:
+        if request.keyframe_uri:
+            return [request.keyframe_uri]
+        people = [u for f in request.figures for u in references.characters.get(f.character_id, [])]
+        stills = references.locations.get(request.location_id, [])[:1] + people
+        if not stills:
+            raise ValueError(f"{request.shot_id}: no locked stills of {request.location_id} or its people to judge against")
+        return stills
+
+    return uris
+
+
 @dataclass
 class Setup:
     stats: ReferenceStats  # of the first still: what lighting and artifacts compare with
@@ -94,16 +116,29 @@ class Inspected:
     artifacts: list[StageResult] = field(default_factory=list)
 
 
-def inspect_chunk(jobs: list[tuple[str, GenerationRequest, ReferenceStats | None]], thresholds: Thresholds) -> list[Inspected]:
+def given_stills(paths: list[str], request: GenerationRequest) -> list[np.ndarray]:
+    """A hosted run's set-up reference: its stills (the keyframe, or the plate and the
+    locked stills) read from the store and sized to the take's frame, never drawn."""
+    size = (request.width, request.height)
+    return [np.asarray(Image.open(path).convert("RGB").resize(size, Image.Resampling.BILINEAR)) for path in paths]
+
+
+Job = tuple[str, GenerationRequest, tuple, ReferenceStats | None, list[str] | None]  # path, request, set-up key, stats, stills
+
+
+def inspect_chunk(jobs: list[Job], thresholds: Thresholds) -> list[Inspected]:
     """In the inspecting process: each take decoded once and checked for lighting and
-    artifacts against its set-up, whose stills are drawn here when not known yet."""
-    clean, drawn, inspected = LocalRenderer(), {}, []  # clean: never injects failures
-    for path, request, stats in jobs:
+    artifacts against its set-up, whose stills are read (hosted) or drawn (offline) here
+    when not known yet."""
+    clean, drawn, inspected = None, {}, []
+    for path, request, key, stats, paths in jobs:
         stills = None
-        if stats is None and setup_key(request) not in drawn:
-            stills = setup_stills(request, clean)
-            drawn[setup_key(request)] = ReferenceStats.of(stills[0])
-        inspected.append(inspect_take(Path(path), request, stats or drawn[setup_key(request)], stills, thresholds))
+        if stats is None and key not in drawn:
+            if paths is None:
+                clean = clean or LocalRenderer()  # clean: never injects failures
+            stills = given_stills(paths, request) if paths is not None else setup_stills(request, clean)
+            drawn[key] = ReferenceStats.of(stills[0])
+        inspected.append(inspect_take(Path(path), request, stats or drawn[key], stills, thresholds))
     return inspected
 
 
@@ -201,7 +236,10 @@ def keep_frame_buffers_off_the_heap() -> None:
 class Judge:
     """Judges batches of (take, request); `close()` ends its inspecting process."""
 
-    def __init__(self, references: ReferenceSet, store, embedder: Embedder, settings: RenderSettings, thresholds: Thresholds):
+    def __init__(self, references: ReferenceSet, store, embedder: Embedder, settings: RenderSettings, thresholds: Thresholds,
+                 setup_uris: SetupUris | None = None):
+        """`setup_uris`: where a hosted run's set-up stills are (hosted_setup); None: drawn offline."""
+        self.setup_uris = setup_uris
         self._inspector: Inspector | None = None
         keep_frame_buffers_off_the_heap()
         self.references, self.store, self.embedder = references, store, embedder
@@ -241,17 +279,22 @@ class Judge:
     def __del__(self):
         self.close()  # a judge dropped unclosed: its process gets EOF and ends
 
-    def _jobs(self, chunk: list[tuple[Take, GenerationRequest]]) -> list[tuple[str, GenerationRequest, ReferenceStats | None]]:
+    def _key(self, request: GenerationRequest) -> tuple:
+        return ("stills", *self.setup_uris(request)) if self.setup_uris else setup_key(request)
+
+    def _jobs(self, chunk: list[tuple[Take, GenerationRequest]]) -> list[Job]:
         known = {key: setup.stats for key, setup in self._setups.items()}
-        return [(str(self.store.path(take.clip_uri)), request, known.get(setup_key(request))) for take, request in chunk]
+        return [(str(self.store.path(take.clip_uri)), request, self._key(request), known.get(self._key(request)),
+                 [str(self.store.path(u)) for u in self.setup_uris(request)] if self.setup_uris else None)
+                for take, request in chunk]
 
     def _register(self, chunk: list[tuple[Take, GenerationRequest]], inspected: list[Inspected]) -> list[Setup]:
         """The set-ups the chunk met first, with their stills (to be encoded with it)."""
         new = []
         for (_, request), seen in zip(chunk, inspected):
             if seen.stills is not None:
-                self._setups[setup_key(request)] = Setup(seen.stats, seen.stills)
-                new.append(self._setups[setup_key(request)])
+                self._setups[self._key(request)] = Setup(seen.stats, seen.stills)
+                new.append(self._setups[self._key(request)])
                 seen.stills = None
         return new
 
@@ -285,7 +328,7 @@ class Judge:
 
         if key_rows is None:
             return verdict(False), take
-        setup = self._setups[setup_key(request)]
+        setup = self._setups[self._key(request)]
         references = np.concatenate([setup.embeddings, *(self._locked[u][None] for u in self._locked_uris(request))])
         stages.append(checks.continuity(key_rows, references, self.thresholds.continuity[request.shot_type.value]))
         if not stages[-1].passed:

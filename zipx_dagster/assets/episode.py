@@ -15,12 +15,12 @@ from pydantic import Field
 
 from zipx_core.audio import apply_speech_timing, voice_episode
 from zipx_core.audio.music import find_music, score_episode
-from zipx_core.generation import cost_summary, generate_shots
+from zipx_core.generation import cost_summary, generate_shots, ledger_by_stage
 from zipx_core.lipsync import LipSyncSettings, lip_sync_shots
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
-from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, SceneBibles, Script, Storyboard
+from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, KeyframeSet, ReferenceSet, SceneBibles, Script, Storyboard
 from zipx_core.qa.gate import GateReport
 from zipx_core.storyboard import plan_episode
 from zipx_core.storyboard.replans import record_replans
@@ -117,7 +117,8 @@ def episode_audio(
 
 @dg.asset(
     partitions_def=drama_episode_partitions,
-    ins={"storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(), **{k: PER_DRAMA[k] for k in ("character_bible", "scene_bible")}},
+    ins={"storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(), "keyframes": dg.AssetIn(),
+         "reference_frames": dg.AssetIn(partition_mapping=by_drama), **{k: PER_DRAMA[k] for k in ("character_bible", "scene_bible")}},
     output_required=False,
     group_name="episodes",
     kinds={"python", "ffmpeg"},
@@ -129,6 +130,8 @@ def shots(
     context: dg.AssetExecutionContext,
     storyboard: Storyboard,
     episode_audio: EpisodeAudio,
+    keyframes: KeyframeSet,
+    reference_frames: ReferenceSet,
     character_bible: CharacterBibles,
     scene_bible: SceneBibles,
     artifacts: ArtifactStore,
@@ -152,6 +155,7 @@ def shots(
     manifest = generate_shots(
         timed, Bibles.of(character_bible, scene_bible), store, render.settings(generation), renderer=failures.renderer(),
         on_progress=progress, generation=settings, providers=providers, reference_url=presigned_url,
+        keyframes=keyframes, references=reference_frames,
     )
     if manifest.failed:
         # everything made is in the store (takes, task ids, charges): a re-run pays for none of it again
@@ -174,6 +178,7 @@ def _shots_metadata(drama: str, episode: str, timed: Storyboard, manifest, store
     costs = cost_summary(timed, manifest, settings)
     thumbnails = [store.path(t.thumbnail_uri).read_bytes() for t in manifest.takes if t.thumbnail_uri]
     return {
+        "cost_by_stage_usd": ledger_by_stage(store, drama, episode),
         "review_room": room_link(f"/drama/{drama}/{episode}/storyboard"),
         "takes": len(manifest.takes),
         "frames": sum(t.frames for t in manifest.takes),

@@ -5,12 +5,17 @@ import dagster as dg
 from zipx_core.audio import apply_speech_timing
 from zipx_core.generation import retake_function
 from zipx_core.media import thumbnail_strip_png
-from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, ReferenceSet, SceneBibles, Script, ShotsManifest, Storyboard
+from zipx_core.keyframes import KeyframeMaker
+from zipx_core.models import (Bibles, CharacterBibles, EpisodeAudio, KeyframeSet, ReferenceSet, SceneBibles, Script, ShotsManifest,
+                              Storyboard)
+from zipx_core.prompting import shot_requests
 from zipx_core.qa.gate import Gate, GateConfig
-from zipx_core.qa.references import references_for_drama
+from zipx_core.qa.references import approve_still, references_for_drama
+from zipx_core.stills import StillFailed
 from zipx_core.qa.review import record_decisions
 from zipx_dagster.gpu import QA_POOL, qa_op_tags
 from zipx_dagster.metadata import markdown_table, png_markdown
+from zipx_dagster.room.links import room_link
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions, drama_partitions
 from zipx_dagster.resources import ArtifactStore, ClipModel, Generation, LocalFailures, RenderConfig
 
@@ -18,7 +23,11 @@ OWNERS = ["team:zipx"]
 
 
 class ReferenceConfig(dg.Config):
-    relock: bool = False  # re-draw and re-lock every reference: an explicit choice
+    """Reference stills from the launchpad (the same as `zipx stills …`)."""
+
+    relock: bool = False  # re-make and re-lock every reference: an explicit choice
+    auto_approve: bool | None = None  # None: the best-scored offline; a person for hosted stills (or Generation's setting)
+    approve: dict[str, int] = {}  # slot -> the candidate (1-based, as `zipx stills list` numbers them) a person chose
 
 
 @dg.asset(
@@ -26,26 +35,113 @@ class ReferenceConfig(dg.Config):
     group_name="bibles",
     kinds={"python", "pillow"},
     owners=OWNERS,
-    description="Reference stills per character (close-up and medium, default wardrobe, in each place it appears) "
-    "and per location, scored, picked and locked: what continuity is checked against. Locked stills survive re-runs.",
+    description="Reference stills: per character a sheet (a hosted image model: front close-up, three-quarter, full "
+    "body on a neutral background, a full body per outfit; offline: close-up and medium in each place it appears) and "
+    "per location an empty plate; several candidates each, scored; a person approves one (`zipx stills approve`, the "
+    "launchpad, the review room) or, offline or when auto-approve is on, the best-scored is. Locked stills survive re-runs.",
 )
 def reference_frames(
     context: dg.AssetExecutionContext, config: ReferenceConfig, drama_script: Script, character_bible: CharacterBibles,
-    scene_bible: SceneBibles, artifacts: ArtifactStore, render: RenderConfig,
+    scene_bible: SceneBibles, artifacts: ArtifactStore, render: RenderConfig, generation: Generation,
 ) -> dg.Output[ReferenceSet]:
-    store = artifacts.store()
-    references = references_for_drama(drama_script, Bibles.of(character_bible, scene_bible), store, *render.frame(), relock=config.relock)
-    stills = [store.path(uris[0]).read_bytes() for uris in [*references.characters.values(), *references.locations.values()]]
-    return dg.Output(
-        references,
-        metadata={
-            "characters": len(references.characters),
-            "locations": len(references.locations),
-            "stills": sum(map(len, references.characters.values())) + len(references.locations),
-            "relocked": config.relock,
-            "references": png_markdown(thumbnail_strip_png(stills, height=60), "reference stills"),
-        },
-    )
+    store, drama = artifacts.store(), character_bible.drama
+    _launchpad_approvals(store, drama, config.approve)
+    stills = generation.still_source(store, drama)
+    auto = config.auto_approve if config.auto_approve is not None else (generation.auto_approve_stills or None)
+    context.log.info(f"{drama}: stills from {stills.name}")
+    try:
+        references = references_for_drama(drama_script, Bibles.of(character_bible, scene_bible), store, *render.frame(generation),
+                                          relock=config.relock, stills=stills, auto_approve=auto,
+                                          candidates=generation.still_candidates)
+    except StillFailed as error:
+        raise dg.Failure(description=f"{drama}: {error}") from None
+    return dg.Output(references, metadata=_references_metadata(store, references, config.relock))
+
+
+def _launchpad_approvals(store, drama: str, approve: dict[str, int]) -> None:
+    if not approve:
+        return
+    slots = {s.slot: s for s in ReferenceSet.model_validate(store.get_record("references", drama) or {"drama": drama}).slots}
+    for slot, number in approve.items():
+        if slot not in slots or not 1 <= number <= len(slots[slot].candidates):
+            raise dg.Failure(description=f"ReferenceConfig.approve: {drama} has no slot {slot!r} with a candidate {number} "
+                             "(see `zipx stills list`)")
+        approve_still(store, drama, slot, slots[slot].candidates[number - 1], "launchpad")
+
+
+def _references_metadata(store, references: ReferenceSet, relocked: bool) -> dict:
+    """Counts, cost, what awaits a person, and each slot's candidates as thumbnails."""
+    waiting = [s.slot for s in references.awaiting_approval]
+    rows = [[s.slot, s.source, s.approved_by or "awaiting a person", ", ".join(f"{k + 1}: {v}" for k, v in enumerate(s.scores)),
+             png_markdown(thumbnail_strip_png([store.path(u).read_bytes() for u in s.candidates], height=48), s.slot)]
+            for s in references.slots]
+    return {
+        "review_room": room_link(f"/drama/{references.drama}/cast"),
+        "source": references.source,
+        "characters": len(references.characters),
+        "locations": len(references.locations),
+        "stills": sum(map(len, references.characters.values())) + sum(map(len, references.locations.values())),
+        "candidates": sum(len(s.candidates) for s in references.slots),
+        "awaiting_approval": len(waiting),
+        "awaiting_slots": ", ".join(waiting),
+        "cost_usd": round(sum(s.cost_usd for s in references.slots), 4),
+        "relocked": relocked,
+        "slots": markdown_table(["slot", "source", "approved by", "scores", "candidates"], rows),
+    }
+
+
+class KeyframeConfig(dg.Config):
+    video_first: bool = False  # this run opts out of keyframes: clips from the prompt and references, as before
+
+
+@dg.asset(
+    partitions_def=drama_episode_partitions,
+    ins={"storyboard": dg.AssetIn(),
+         **{name: dg.AssetIn(partition_mapping=by_drama) for name in ("character_bible", "scene_bible", "reference_frames")}},
+    output_required=False,
+    group_name="episodes",
+    kinds={"python", "pillow"},
+    owners=OWNERS,
+    pool=QA_POOL,
+    op_tags=qa_op_tags(),
+    description="Keyframe-first: a still per shot composed by the image model from the locked stills of who and where "
+    "is in it, judged for continuity (up to three attempts), then each clip's first frame. A shot with no passing "
+    "keyframe goes video-first. Off with Generation.keyframe_first or this asset's config.",
+)
+def keyframes(
+    context: dg.AssetExecutionContext, config: KeyframeConfig, storyboard: Storyboard, character_bible: CharacterBibles,
+    scene_bible: SceneBibles, reference_frames: ReferenceSet, artifacts: ArtifactStore, render: RenderConfig,
+    generation: Generation, clip: ClipModel,
+):
+    drama, episode = drama_and_episode(context)
+    if config.video_first or not generation.keyframe_first:
+        yield dg.Output(KeyframeSet(drama=drama, episode=episode, enabled=False), metadata={"enabled": False})
+        return
+    if reference_frames.awaiting_approval:
+        raise dg.Failure(description=f"{drama}: {len(reference_frames.awaiting_approval)} reference stills await a person: "
+                         f"`zipx stills list {drama}`, then `zipx stills approve {drama} SLOT N` and materialize reference_frames")
+    store, bibles, settings = artifacts.store(), Bibles.of(character_bible, scene_bible), render.settings(generation)
+    embedder, _ = clip.load()
+    maker = KeyframeMaker(bibles, reference_frames, store, generation.still_source(store, drama), embedder,
+                          GateConfig.recorded(store, embedder.name).thresholds)
+    made = maker.run(storyboard, shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps))
+    yield dg.Output(made, metadata=_keyframes_metadata(store, made))
+
+
+def _keyframes_metadata(store, made: KeyframeSet) -> dict:
+    approved = [k for k in made.keyframes if k.uri]
+    return {
+        "review_room": room_link(f"/drama/{made.drama}/{made.episode}/storyboard"),
+        "source": made.keyframes[0].source if made.keyframes else "",
+        "approved": len(approved),
+        "video_first": [k.shot_id for k in made.keyframes if not k.uri],
+        "attempts": sum(k.attempts for k in made.keyframes),
+        "cost_usd": round(sum(k.cost_usd for k in made.keyframes), 4),
+        "keyframe_table": markdown_table(["shot", "attempts", "continuity", "$", "reason"],
+                                         [[k.shot_id, k.attempts, k.continuity, f"{k.cost_usd:.3f}", k.reason] for k in made.keyframes]),
+        "keyframes": png_markdown(thumbnail_strip_png([store.path(k.uri).read_bytes() for k in approved[:24]], height=60),
+                                  "keyframes"),
+    }
 
 
 class ReviewConfig(dg.Config):
@@ -67,7 +163,7 @@ CHECKS = [
 @dg.asset(
     partitions_def=drama_episode_partitions,
     ins={
-        "storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(), "shots": dg.AssetIn(),
+        "storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(), "shots": dg.AssetIn(), "keyframes": dg.AssetIn(),
         **{name: dg.AssetIn(partition_mapping=by_drama) for name in ("character_bible", "scene_bible", "reference_frames")},
     },
     output_required=False,
@@ -84,7 +180,7 @@ CHECKS = [
 def approved_frames(
     context: dg.AssetExecutionContext,
     config: ReviewConfig,
-    storyboard: Storyboard, episode_audio: EpisodeAudio, shots: ShotsManifest,
+    storyboard: Storyboard, episode_audio: EpisodeAudio, shots: ShotsManifest, keyframes: KeyframeSet,
     character_bible: CharacterBibles, scene_bible: SceneBibles, reference_frames: ReferenceSet,
     artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel, generation: Generation,
 ):
@@ -96,7 +192,8 @@ def approved_frames(
     retake = retake_function(timed, store, render.settings(generation), generation.settings(),
                              renderer, generation.providers, reference_url=getattr(store, "presigned_url", None))
     gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(generation),
-                renderer=renderer, config=GateConfig.recorded(store, embedder.name), retake=retake)
+                renderer=renderer, config=GateConfig.recorded(store, embedder.name), retake=retake, keyframes=keyframes,
+                hosted=generation.hosted)
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
