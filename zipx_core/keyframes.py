@@ -11,6 +11,7 @@ video-first, with the reason recorded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,16 +21,25 @@ from zipx_core.prompting import keyframe_prompt
 from zipx_core.qa import checks
 from zipx_core.qa.checks import Thresholds
 from zipx_core.qa.embeddings import Embedder
+from zipx_core.qa.judge import setup_key, setup_stills
 from zipx_core.qa.references import load_rgb
 from zipx_core.stills import Made, StillAsk, StillFailed, StillSource
 
 STILLS_PER_CHARACTER = 2  # the sheet's first views (front close-up, three-quarter) go with a keyframe ask
 
 
+def _stills_of(references: ReferenceSet, character_id: str, location_id: str) -> list[str]:
+    """A character's locked stills for a shot: those drawn in its place (offline stills
+    share the set), else the sheet's first views."""
+    here = [s.approved for s in references.slots
+            if s.entity == character_id and s.kind == "character" and s.slot.endswith(f"/{location_id}") and s.approved]
+    return here or references.characters.get(character_id, [])[:STILLS_PER_CHARACTER]
+
+
 def keyframe_references(request: GenerationRequest, bibles: Bibles, references: ReferenceSet) -> list[tuple[str, str]]:
     """(name, uri): the locked stills of each person in frame, then the place's plate."""
     named = [(bibles.character(f.character_id).display_name, uri)
-             for f in request.figures for uri in references.characters.get(f.character_id, [])[:STILLS_PER_CHARACTER]]
+             for f in request.figures for uri in _stills_of(references, f.character_id, request.location_id)]
     place = bibles.location(request.location_id).name
     return named + [(f"the location {place}", uri) for uri in references.locations.get(request.location_id, [])[:1]]
 
@@ -53,11 +63,15 @@ class _Track:
 
 
 class KeyframeMaker:
+    """`setup`: offline, the shot's set-up drawn clean (as the video gate judges offline
+    takes), judged against besides the locked stills; a hosted run has none."""
+
     def __init__(self, bibles: Bibles, references: ReferenceSet, store, stills: StillSource, embedder: Embedder,
-                 thresholds: Thresholds, max_attempts: int = 3):
+                 thresholds: Thresholds, max_attempts: int = 3, setup: Callable[[GenerationRequest], list[np.ndarray]] | None = None):
         self.bibles, self.references, self.store, self.stills = bibles, references, store, stills
-        self.embedder, self.thresholds, self.max_attempts = embedder, thresholds, max_attempts
+        self.embedder, self.thresholds, self.max_attempts, self.setup = embedder, thresholds, max_attempts, setup
         self._locked: dict[str, np.ndarray] = {}  # uri -> embedding, encoded once
+        self._setups: dict[tuple, np.ndarray] = {}  # set-up -> embeddings of its drawn stills
 
     def run(self, storyboard: Storyboard, requests: list[GenerationRequest]) -> KeyframeSet:
         tracks = [_Track(r) for r in requests]
@@ -86,11 +100,19 @@ class KeyframeMaker:
         for (track, m), row in zip(done, rows[: len(done)]):
             track.attempts += 1
             track.cost += m.cost_usd
-            refs = np.stack([self._locked[u] for _, u in self._refs(track)])
+            refs = np.stack([self._locked[u] for _, u in self._refs(track)] + list(self._setup_rows(track.request)))
             stage = checks.continuity(row[None], refs, self.thresholds.continuity[track.request.shot_type.value])
             track.made.append((m.uri, stage.value))
             if stage.passed:
                 track.passed = m.uri
+
+    def _setup_rows(self, request: GenerationRequest) -> np.ndarray:
+        if self.setup is None:
+            return np.zeros((0, 0))
+        key = setup_key(request)
+        if key not in self._setups:
+            self._setups[key] = self.embedder.encode(self.setup(request))
+        return self._setups[key]
 
     def _refs(self, track: _Track) -> list[tuple[str, str]]:
         return keyframe_references(track.request, self.bibles, self.references)
@@ -104,3 +126,11 @@ class KeyframeMaker:
         return Keyframe(shot_id=track.request.shot_id, uri=track.passed, attempts=track.attempts, continuity=round(continuity, 4),
                         cost_usd=round(track.cost, 4), source=self.stills.name, reason=reason,
                         candidates=[u for u, _ in track.made])
+
+
+def offline_setup() -> Callable[[GenerationRequest], list[np.ndarray]]:
+    """The offline set-up reference of a shot, drawn clean (never with injected failures)."""
+    from zipx_core.providers import LocalRenderer
+
+    clean = LocalRenderer()
+    return lambda request: setup_stills(request, clean)

@@ -181,7 +181,8 @@ def run_config(cluster: Cluster, fake: FakeProviders) -> dict:
         "inbox": {"config": {"root": str(cluster.root / "drop")}},
         "render": {"config": {"width": 160, "height": 90}},
         "generation": {"config": {"ark_api_key": {"env": "ARK_API_KEY"}, "base_urls": {"seedance": fake.url},
-                                  "download_hosts": {"seedance": ["127.0.0.1"]}, "allow_private_hosts": True}},
+                                  "download_hosts": {"seedance": ["127.0.0.1"]}, "allow_private_hosts": True,
+                                  "auto_approve_stills": True}},
     }}
 
 

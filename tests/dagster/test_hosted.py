@@ -1,4 +1,5 @@
-"""The episode job with a hosted model (Seedance, against the local protocol server):
+"""The episode job with hosted models, video-first (keyframes are tests/dagster/test_keyframes.py),
+against the local protocol server:
 keys from the environment as dg.EnvVar and nowhere else, every shot routed to the
 model that has a key, the gate's regenerations made on it too, costs and routes in
 the metadata, a budget that stops the run keeping what was made, and a re-run that
@@ -31,9 +32,17 @@ def definitions(home, fake, budget=None):
         dashscope_api_key=dg.EnvVar("DASHSCOPE_API_KEY"),
         base_urls={"veo3": f"{fake.url}/v1beta", "kling": fake.url, "seedance": fake.url, "happyhorse": fake.url},
         download_hosts={name: ["127.0.0.1"] for name in ("veo3", "kling", "seedance", "happyhorse")},
-        allow_private_hosts=True, budget_episode_usd=budget,
+        allow_private_hosts=True, budget_episode_usd=budget, keyframe_first=False, auto_approve_stills=True,
     )
     return build_definitions(home, RenderConfig(width=160, height=90), generation=generation)
+
+
+VIDEO = ("veo3", "kling", "seedance", "happyhorse")
+
+
+def videos(fake) -> list:
+    """The video submissions (the drama's reference stills went to an image model)."""
+    return [(provider, body) for provider, body in fake.submissions if provider in VIDEO]
 
 
 def test_an_episode_on_a_hosted_model_with_routes_costs_and_a_budget(tmp_path, monkeypatch):
@@ -49,14 +58,14 @@ def test_an_episode_on_a_hosted_model_with_routes_costs_and_a_budget(tmp_path, m
         # a budget of one cent: the first submission is refused, nothing is paid, the run fails saying why
         broke = definitions(tmp_path, fake, budget=0.01).resolve_job_def("episode_job")
         result = broke.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
-        assert not result.success and fake.submissions == []
+        assert not result.success and videos(fake) == []
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "budget for episode ep01 is $0.01" in str(failure.event_specific_data.error)
 
         job = definitions(tmp_path, fake).resolve_job_def("episode_job")
         assert job.execute_in_process(instance=instance, partition_key=key).success
         shots = instance.fetch_materializations(dg.AssetKey("shots"), limit=1).records[0].asset_materialization.metadata
-        first_round = len(fake.submissions)
+        first_round = len(videos(fake))
         assert shots["providers"].value == shots["routes"].value  # every shot on the model the policy chose
         assert {"seedance", "veo3"} <= set(shots["providers"].value)
         assert shots["cost_usd"].value > 0 and shots["all_veo3_cost_usd"].value > shots["estimated_cost_usd"].value
@@ -70,12 +79,12 @@ def test_an_episode_on_a_hosted_model_with_routes_costs_and_a_budget(tmp_path, m
         shot = "ep01-sc001-02"
         again = {"ops": {"approved_frames": {"config": {"regenerate": {shot: "warmer light"}}}}}
         assert job.execute_in_process(instance=instance, partition_key=key, run_config=again).success
-        assert len(fake.submissions) == first_round + 1
-        assert "REVIEWER: warmer light" in json.dumps(fake.submissions[-1][1])
+        assert len(videos(fake)) == first_round + 1
+        assert "REVIEWER: warmer light" in json.dumps(videos(fake)[-1][1])
 
         # again: nothing is submitted twice
         assert job.execute_in_process(instance=instance, partition_key=key, run_config=again).success
-        assert len(fake.submissions) == first_round + 1
+        assert len(videos(fake)) == first_round + 1
 
         # a regeneration the model refuses is a spent attempt: the gate goes on, the shot stays in review, saying why
         fake.faults = [Fault("*", "outcome", "policy") for _ in range(3)]

@@ -15,7 +15,7 @@ from zipx_core.providers import LocalRenderer
 from zipx_core.qa.checks import Thresholds, equal_error_threshold
 from zipx_core.qa.embeddings import Embedder
 from zipx_core.qa.frames import keyframes
-from zipx_core.qa.gate import setup_stills
+from zipx_core.qa.judge import SetupUris, given_stills, setup_stills
 
 # A shot type whose same/other similarities overlap this much (tiny figures in an ELS)
 # cannot be told apart by the embedder: its threshold stays at the default.
@@ -23,8 +23,14 @@ MAX_USABLE_EER = 0.2
 
 
 def calibrate(storyboard: Storyboard, takes: ShotsManifest, bibles: Bibles, store, embedder: Embedder,
-              width: int, height: int) -> tuple[Thresholds, dict[str, dict]]:
+              width: int, height: int, setup_uris: SetupUris | None = None) -> tuple[Thresholds, dict[str, dict]]:
+    """`setup_uris` (judge.hosted_setup): a hosted run's set-ups are its locked stills, read
+    from the store; offline they are drawn clean."""
     clean = LocalRenderer()
+
+    def setup(request) -> list[np.ndarray]:
+        return given_stills([str(store.path(u)) for u in setup_uris(request)], request) if setup_uris else setup_stills(request, clean)
+
     same, other = defaultdict(list), defaultdict(list)
     by_shot = {t.shot_id: t for t in takes.takes}
     cast = [c.character_id for c in bibles.characters]
@@ -33,11 +39,11 @@ def calibrate(storyboard: Storyboard, takes: ShotsManifest, bibles: Bibles, stor
             continue
         frames = embedder.encode(keyframes(store.path(by_shot[shot.shot_id].clip_uri)))
         request = build_request(shot, bibles, width, height)
-        own = embedder.encode(setup_stills(request, clean))
+        own = embedder.encode(setup(request))
         same[shot.shot_type.value].append(float((frames @ own.T).max(axis=1).min()))
         for stranger in (c for c in cast if c not in shot.characters):
             swapped = build_request(shot.model_copy(update={"characters": [stranger, *shot.characters[1:]]}), bibles, width, height)
-            theirs = embedder.encode(setup_stills(swapped, clean))
+            theirs = embedder.encode(setup(swapped))
             other[shot.shot_type.value].append(float((frames @ theirs.T).max(axis=1).min()))
     thresholds = Thresholds(embedder=embedder.name)
     report = {}

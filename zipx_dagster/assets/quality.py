@@ -5,7 +5,7 @@ import dagster as dg
 from zipx_core.audio import apply_speech_timing
 from zipx_core.generation import retake_function
 from zipx_core.media import thumbnail_strip_png
-from zipx_core.keyframes import KeyframeMaker
+from zipx_core.keyframes import KeyframeMaker, offline_setup
 from zipx_core.models import (Bibles, CharacterBibles, EpisodeAudio, KeyframeSet, ReferenceSet, SceneBibles, Script, ShotsManifest,
                               Storyboard)
 from zipx_core.prompting import shot_requests
@@ -102,8 +102,7 @@ class KeyframeConfig(dg.Config):
     group_name="episodes",
     kinds={"python", "pillow"},
     owners=OWNERS,
-    pool=QA_POOL,
-    op_tags=qa_op_tags(),
+    # not on the GPU pool: it waits on an image model's API most of its time, and encodes a few stills per shot
     description="Keyframe-first: a still per shot composed by the image model from the locked stills of who and where "
     "is in it, judged for continuity (up to three attempts), then each clip's first frame. A shot with no passing "
     "keyframe goes video-first. Off with Generation.keyframe_first or this asset's config.",
@@ -122,8 +121,9 @@ def keyframes(
                          f"`zipx stills list {drama}`, then `zipx stills approve {drama} SLOT N` and materialize reference_frames")
     store, bibles, settings = artifacts.store(), Bibles.of(character_bible, scene_bible), render.settings(generation)
     embedder, _ = clip.load()
-    maker = KeyframeMaker(bibles, reference_frames, store, generation.still_source(store, drama), embedder,
-                          GateConfig.recorded(store, embedder.name).thresholds)
+    stills = generation.still_source(store, drama)
+    maker = KeyframeMaker(bibles, reference_frames, store, stills, embedder, GateConfig.recorded(store, embedder.name).thresholds,
+                          setup=None if stills.hosted else offline_setup())
     made = maker.run(storyboard, shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps))
     yield dg.Output(made, metadata=_keyframes_metadata(store, made))
 
