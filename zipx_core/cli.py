@@ -8,6 +8,8 @@
   zipx tasks unknown | release HASH   submissions whose answer was lost; release one once checked
   zipx cast export DRAMA [--out FILE] | import DRAMA FILE [--approve ID ...] | show DRAMA
                                   the cast sheet: the bibles as a YAML file a person edits
+  zipx stills list DRAMA | approve DRAMA SLOT CANDIDATE [--by NAME] | reroll DRAMA CHARACTER_ID
+                                  reference still slots: their scored candidates, a person's choice
 A bad script exits with status 2 and the ScriptError's file, line and reason.
 """
 
@@ -22,7 +24,10 @@ from pathlib import Path
 
 from zipx_core.bible import extract_bibles
 from zipx_core.bible.cast_sheet import CastSheetError
+from zipx_core.manifests import ManifestError
+from zipx_core import room_data
 from zipx_core.naming import slug
+from zipx_core.room_data import RoomError
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.storyboard import plan_episode
 
@@ -198,6 +203,78 @@ def _add_cast(commands) -> None:
     cast.set_defaults(handler=_cast)
 
 
+def _still_lines(view: dict) -> list[str]:
+    """A slot and its candidates, numbered as `zipx stills approve` takes them."""
+    slot, chosen = view["slot"], view["chosen"]
+    cost = f", ${slot.cost_usd:.2f}" if slot.cost_usd else ""
+    lines = [f"{slot.slot}  ({slot.source}{cost})" + ("" if slot.approved or chosen else "  awaiting a person")]
+    for c in view["candidates"]:
+        mark = f"✓ approved by {slot.approved_by or 'someone'}" if c["approved"] else ""
+        if c["chosen"]:
+            mark = f"chosen by {chosen.get('by', 'someone')}: locked by the next reference_frames run"
+        lines.append(f"  {c['index']:>2}  {c['score']:>7.3f}  {c['uri']}  {mark}".rstrip())
+    return lines
+
+
+def _materialize_hint(drama: str) -> str:
+    return (f"materialize reference_frames for {drama} (the review room or the Dagster UI, or "
+            f"`dagster asset materialize -m zipx_dagster.definitions --select reference_frames --partition {drama}`)")
+
+
+def _stills_list(reader, store, drama: str) -> str:
+    references = room_data.reference_set(reader, store, drama)
+    if not references.slots:
+        raise RoomError(f"{drama}: its reference stills were locked before still slots were kept; "
+                        f"{_materialize_hint(drama)} to draw them as slots")
+    slots = room_data.still_slots(references, store, drama)
+    lines = [f"{drama}: {len(references.slots)} still slots ({references.source})"]
+    for view in slots["slots"]:
+        lines += _still_lines(view)
+    waiting, chosen = len(slots["awaiting"]), len(slots["chosen"])
+    lines.append(f"{waiting} of {len(references.slots)} slots await a person"
+                 + (f" (`zipx stills approve {drama} SLOT N --by NAME`)" if waiting else "")
+                 + (f"; {chosen} chosen, locked by the next reference_frames run" if chosen else ""))
+    return "\n".join(lines)
+
+
+def _stills(args) -> str:
+    """Reference still slots on the store the runs use (--home's, or S3 when ZIPX_S3_BUCKET
+    is set): list them, approve a candidate (locked by the next reference_frames run),
+    re-roll a character. The same functions as the review room's."""
+    from zipx_core.manifests import ManifestReader
+    from zipx_core.storage import store_from_env
+
+    store = store_from_env(_home(args))
+    reader = ManifestReader(store)
+    if args.action == "list":
+        return _stills_list(reader, store, args.drama)
+    if args.action == "reroll":
+        if not args.target:
+            raise RoomError("stills reroll takes DRAMA CHARACTER_ID")
+        roll = room_data.reroll(reader, store, args.drama, args.target)
+        return f"{args.target}: re-roll {roll} recorded; to draw new candidates, {_materialize_hint(args.drama)}"
+    if not (args.target and args.candidate):
+        raise RoomError("stills approve takes DRAMA SLOT CANDIDATE (its number as `zipx stills list` shows it, or its URI)")
+    if not args.by.strip():
+        raise RoomError("say who approves: --by NAME")
+    slot, uri = room_data.approve_candidate(reader, store, args.drama, args.target, args.candidate, args.by)
+    return (f"{slot.slot}: {uri} chosen by {args.by.strip()}\n"
+            f"the next reference_frames run for {args.drama} locks it: {_materialize_hint(args.drama)}")
+
+
+def _add_stills(commands) -> None:
+    stills = commands.add_parser("stills", help="reference still slots: list candidates, approve one, re-roll a character")
+    stills.add_argument("action", choices=["list", "approve", "reroll"])
+    stills.add_argument("drama", help="the drama key, e.g. harbour_lights")
+    stills.add_argument("target", nargs="?", metavar="SLOT|CHARACTER_ID",
+                        help="approve: the SLOT (e.g. anna/front-close-up/default); reroll: the CHARACTER_ID")
+    stills.add_argument("candidate", nargs="?", metavar="CANDIDATE", help="approve: the candidate's number as listed (from 1), or its URI")
+    stills.add_argument("--by", metavar="NAME", default=os.environ.get("USER", ""), help="approve: who chooses (default $USER)")
+    stills.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx): its manifests and artifact store "
+                        "(on S3 when ZIPX_S3_BUCKET is set, as for the runs)")
+    stills.set_defaults(handler=_stills)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zipx", description="ZipX: screenplay to short drama")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -233,10 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     tasks.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx)")
     tasks.set_defaults(handler=_tasks)
     _add_cast(commands)
+    _add_stills(commands)
     args = parser.parse_args(argv)
     try:
         print(args.handler(args))
-    except CastSheetError as error:
+    except (CastSheetError, RoomError, ManifestError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except ScriptError as error:

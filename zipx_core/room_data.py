@@ -1,7 +1,7 @@
 """What the review room shows and records, read from the manifests and the artifact store
 the runs use (a local folder or S3 alike). No web and no Dagster here: the room's pages
 call these, and decisions go through the same functions as the `zipx` CLI (the cast
-sheet's import and approvals, the review record)."""
+sheet's import and approvals, the review record, a still's approval)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ import yaml
 
 from zipx_core.bible.cast_sheet import CastSheetError, apply_cast_sheet, import_cast_sheet, load_cast_record
 from zipx_core.manifests import ManifestReader
-from zipx_core.models import Bibles
+from zipx_core.models import Bibles, ReferenceSet, StillSlot
+from zipx_core.qa.references import approve_still
 from zipx_core.qa.review import ReviewDecision, load_decisions, save_decision
 
 # What a decision re-materializes: cast sheet edits apply in the bibles and the stills;
 # review decisions in the gate's pool and the episode cut from it.
 DRAMA_ASSETS = ["character_bible", "scene_bible", "reference_frames"]
 DECISION_ASSETS = ["approved_frames", "episode"]
+STILL_ASSETS = ["reference_frames"]  # a person's choice of a still is locked by the next reference_frames run
 APPEARANCE_FIELDS = ("gender", "age_range", "face_description", "hair", "hair_color", "skin_tone", "build")
 VOICE_FIELDS = ("voice_id", "pitch", "rate_wpm", "style")
 
@@ -46,17 +48,24 @@ def voice_samples(reader: ManifestReader, drama: str) -> dict[str, str]:
 
 
 def cast_sheet(reader: ManifestReader, store, drama: str) -> dict:
-    """Each character with its locked stills and a voice sample; each place with its plate."""
+    """Each character with its locked stills, its still slots and a voice sample; each
+    place with its plate and slots; the slots that await a person."""
     materialized, current = _bibles(reader, store, drama)
     references = reader.load("reference_frames", drama)
     stills = references.characters if references else {}
     plates = references.locations if references else {}
+    slots = still_slots(references, store, drama) if references else {"slots": [], "awaiting": [], "chosen": []}
+    of = defaultdict(list)
+    for view in slots["slots"]:
+        of[view["slot"].kind, view["slot"].entity].append(view)
     samples = voice_samples(reader, drama)
     return {
-        "characters": [{"bible": c, "stills": stills.get(c.character_id, []), "sample": samples.get(c.character_id)}
-                       for c in current.characters],
-        "places": [{"bible": s, "plates": plates.get(s.location_id, [])} for s in current.locations],
+        "characters": [{"bible": c, "stills": stills.get(c.character_id, []), "sample": samples.get(c.character_id),
+                        "slots": of["character", c.character_id]} for c in current.characters],
+        "places": [{"bible": s, "plates": plates.get(s.location_id, []), "slots": of["location", s.location_id]}
+                   for s in current.locations],
         "pending": current != materialized,  # edits recorded, not materialized yet
+        "awaiting": len(slots["awaiting"]), "chosen": len(slots["chosen"]),
     }
 
 
@@ -115,19 +124,85 @@ def reroll(reader: ManifestReader, store, drama: str, character_id: str) -> int:
     return rolls[character_id]
 
 
+def reference_set(reader: ManifestReader, store, drama: str) -> ReferenceSet:
+    """The drama's reference stills and their slots: the reference_frames manifest, else
+    the `references` record the runs lock them in. RoomError when there are none."""
+    references = reader.load("reference_frames", drama)
+    if references is None:
+        record = store.get_record("references", drama)
+        references = ReferenceSet.model_validate(record) if record else None
+    if references is None:
+        raise RoomError(f"{drama}: no reference stills; materialize reference_frames for it (drama_job) first")
+    return references
+
+
+def _chosen(slot: StillSlot, choices: dict) -> dict | None:
+    """A person's choice recorded for the slot (the `still_approvals` record) that the
+    next reference_frames run has yet to lock; None when there is none or it is locked."""
+    chosen = choices.get(slot.slot)
+    if not chosen or chosen.get("uri") not in slot.candidates:
+        return None  # none, or a choice among candidates since drawn again
+    return None if (chosen["uri"], chosen.get("by")) == (slot.approved, slot.approved_by) else chosen
+
+
+def still_slots(references: ReferenceSet, store, drama: str) -> dict:
+    """Each slot with its candidates (numbered from 1 as `zipx stills` lists them, with
+    score, approved, chosen); the slots awaiting a person, and those chosen but not locked."""
+    choices = store.get_record("still_approvals", drama) or {}
+    views = []
+    for slot in references.slots:
+        chosen = _chosen(slot, choices)
+        # by its first number: a drawer without a seed (offline) can make the same still twice
+        approved, picked = (slot.candidates.index(u) + 1 if u in slot.candidates else None
+                            for u in (slot.approved, chosen and chosen["uri"]))
+        candidates = [{"index": k, "uri": uri, "score": score, "approved": k == approved, "chosen": k == picked}
+                      for k, (uri, score) in enumerate(zip(slot.candidates, slot.scores), start=1)]
+        views.append({"slot": slot, "chosen": chosen, "candidates": candidates})
+    return {"slots": views, "awaiting": [v for v in views if v["slot"].approved is None and not v["chosen"]],
+            "chosen": [v for v in views if v["chosen"]]}
+
+
+def _candidate(slot: StillSlot, candidate: str) -> str:
+    """A candidate's URI from its number as listed (from 1) or the URI itself."""
+    if candidate.isdigit() and 1 <= int(candidate) <= len(slot.candidates):
+        return slot.candidates[int(candidate) - 1]
+    if candidate in slot.candidates:
+        return candidate
+    raise RoomError(f"still slot {slot.slot} has no candidate {candidate!r}: give its number "
+                    f"(1 to {len(slot.candidates)}) or one of its URIs")
+
+
+def approve_candidate(reader: ManifestReader, store, drama: str, slot_id: str, candidate: str, by: str) -> tuple[StillSlot, str]:
+    """Records a person's choice of one candidate of a still slot, by its number or URI
+    (what `zipx stills approve` does); the next reference_frames run locks it."""
+    by = by.strip()
+    if not by:
+        raise RoomError("say who you are: a still is approved with the approver's name")
+    references = reference_set(reader, store, drama)
+    slot = next((s for s in references.slots if s.slot == slot_id), None)
+    if slot is None:
+        raise RoomError(f"{drama} has no still slot {slot_id!r}")
+    uri = _candidate(slot, candidate.strip())
+    approve_still(store, drama, slot.slot, uri, by)
+    return slot, uri
+
+
 def _outcomes(reader: ManifestReader, drama: str, episode: str) -> dict:
     report = reader.load("approved_frames", drama, episode)
     return {o.shot_id: o for o in report.outcomes} if report else {}
 
 
 def storyboard_grid(reader: ManifestReader, drama: str, episode: str, filters: dict[str, str]) -> dict:
-    """One row per shot (keyframe, id, type, who, route, cost, verdict), filtered; and the
-    values each filter can take."""
+    """One row per shot (its keyframe and its take's thumbnail, id, type, who, route, cost,
+    verdict), filtered; and the values each filter can take. `keyframes` is the episode's
+    KeyframeSet, None for runs made before keyframes."""
     board = reader.load("storyboard", drama, episode)
     if board is None:
         raise RoomError(f"{drama} {episode}: no storyboard yet")
     shots = reader.load("shots", drama, episode)
     takes = {t.shot_id: t for t in shots.takes} if shots else {}
+    keyframes = reader.load("keyframes", drama, episode)
+    keyframe_of = {k.shot_id: k for k in keyframes.keyframes} if keyframes else {}
     outcomes = _outcomes(reader, drama, episode)
     rows = []
     for shot in board.shots:
@@ -137,7 +212,7 @@ def storyboard_grid(reader: ManifestReader, drama: str, episode: str, filters: d
             "shot": shot, "take": take, "verdict": outcome.status if outcome else "not judged",
             "reason": outcome.reason if outcome else "", "cost": take.cost_usd if take else 0.0,
             "provider": take.provider if take else "",
-            "keyframe": take.thumbnail_uri if take else None,
+            "thumbnail": take.thumbnail_uri if take else None, "keyframe": keyframe_of.get(shot.shot_id),
         })
     options = {"type": sorted({r["shot"].shot_type.value for r in rows}), "who": sorted({c for r in rows for c in r["shot"].characters}),
                "route": sorted({r["shot"].route for r in rows}), "verdict": sorted({r["verdict"] for r in rows})}
@@ -148,7 +223,7 @@ def storyboard_grid(reader: ManifestReader, drama: str, episode: str, filters: d
     for name, value in filters.items():
         if value and name in keep:
             rows = [r for r in rows if keep[name](r, value)]
-    return {"board": board, "rows": rows, "options": options}
+    return {"board": board, "rows": rows, "options": options, "keyframes": keyframes}
 
 
 def _takes(report, outcome) -> list[dict]:
@@ -216,7 +291,7 @@ def ledger(store, drama: str, budget_episode_usd: float | None, budget_drama_usd
     spent: dict[str, float] = defaultdict(float)
     for charge in charges.values():
         spent[charge["episode"]] += charge["usd"]
-    total = sum(spent.values())
+    total = sum(spent.values(), 0.0)  # a float even with nothing spent (Dagster's float metadata insists)
 
     def left(budget, used):
         return None if budget is None else round(budget - used, 4)

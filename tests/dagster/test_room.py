@@ -357,3 +357,115 @@ def test_a_decision_is_kept_when_the_webserver_is_down(studio):
     answer = client.post("/drama/lab/cast/lab", data={"action": "approve"})  # a place, this time
     assert answer.status_code == 200 and "no run was launched" in answer.text and "did not answer" in answer.text
     assert "lab" in load_cast_record(LocalArtifactStore(home / "artifacts"), "lab").locked.places
+
+
+def _slot(page: str, slot: str) -> str:
+    """The slot's part of its card: up to the next slot, or the end of the card's form."""
+    start = page.index(f'data-slot="{slot}"')
+    return page[start:min(i for i in (page.find('class="slot"', start), page.index("</form>", start)) if i != -1)]
+
+
+def test_a_still_approved_in_the_room_is_recorded_and_locked_by_the_launched_run(studio):
+    home, defs, instance = studio
+    launcher = FakeLauncher()
+    client = TestClient(create_app(_room(home, launcher=launcher)), base_url=LOCAL)
+    store, manifest = LocalArtifactStore(home / "artifacts"), home / "manifests" / "reference_frames" / "lab.json"
+    slots = json.loads(manifest.read_text())["data"]["slots"]
+    slot = next(s for s in slots if s["entity"] == "mia")
+
+    page = client.get("/drama/lab").text  # offline: every slot approved automatically, none awaits a person
+    assert all(f'data-slot="{s["slot"]}" data-awaiting="no"' in page for s in slots)
+    assert all(f'src="/media/{uri_key(uri)}"' in page for s in slots for uri in s["candidates"])
+    assert "✓ auto (best score)" in _slot(page, slot["slot"]) and 'class="notice warn" data-awaiting' not in page
+    original = manifest.read_bytes()
+    try:  # as with a hosted image model: the slot waits for a person
+        waiting = json.loads(original)
+        waiting["data"]["slots"][slots.index(slot)] |= {"approved": None, "approved_by": ""}
+        manifest.write_text(json.dumps(waiting))
+        page = client.get("/drama/lab").text
+        assert '<p class="notice warn" data-awaiting="1">1 still slot awaits a person' in page
+        assert f'data-slot="{slot["slot"]}" data-awaiting="yes"' in page and "✓" not in _slot(page, slot["slot"])
+    finally:
+        manifest.write_bytes(original)
+
+    uri = slot["candidates"][-1]
+    answer = client.post("/drama/lab/stills", data={"pick": f"{slot['slot']}|{uri}", "reviewer": "Ana"}, follow_redirects=False)
+    assert answer.status_code == 303 and "launched=run-0001" in answer.headers["location"] and answer.headers["location"].endswith("#mia")
+    assert store.get_record("still_approvals", "lab")[slot["slot"]]["uri"] == uri
+    assert store.get_record("still_approvals", "lab")[slot["slot"]]["by"] == "Ana"
+    number = slot["candidates"].index(uri) + 1
+    assert launcher.calls == [(["reference_frames"], "lab", {"zipx/stills": f"approve {slot['slot']} #{number}", "zipx/reviewer": "Ana"})]
+    page = client.get("/drama/lab").text  # the name remembered, the choice shown until the run locks it
+    assert "chosen by Ana: locks on the next run" in _slot(page, slot["slot"]) and 'data-chosen="1"' in page
+    assert 'name="reviewer" value="Ana"' in page
+
+    assert defs.resolve_job_def("drama_job").execute_in_process(  # what the launched run does
+        instance=instance, partition_key="lab", asset_selection=[dg.AssetKey("reference_frames")]).success
+    locked = next(s for s in json.loads(manifest.read_text())["data"]["slots"] if s["slot"] == slot["slot"])
+    assert (locked["approved"], locked["approved_by"]) == (uri, "Ana")
+    page = client.get("/drama/lab").text
+    assert "✓ Ana" in _slot(page, slot["slot"]) and "data-chosen" not in page
+
+
+def test_a_still_approval_is_refused_without_a_name_or_for_an_unknown_slot_or_candidate(studio):
+    home, _, _ = studio
+    launcher = FakeLauncher()
+    client = TestClient(create_app(_room(home, launcher=launcher)), base_url=LOCAL)
+    store = LocalArtifactStore(home / "artifacts")
+    slot = json.loads((home / "manifests" / "reference_frames" / "lab.json").read_text())["data"]["slots"][0]
+    before = store.get_record("still_approvals", "lab")
+    for form, said in (({"pick": f"{slot['slot']}|{slot['candidates'][0]}", "reviewer": " "}, "say+who+you+are"),
+                       ({"pick": f"mia/back/lab|{slot['candidates'][0]}", "reviewer": "Ana"}, "no+still+slot"),
+                       ({"pick": f"{slot['slot']}|zipx://stills/00/{'0' * 64}.png", "reviewer": "Ana"}, "no+candidate"),
+                       ({"reviewer": "Ana"}, "no+still+slot")):
+        answer = client.post("/drama/lab/stills", data=form, follow_redirects=False)
+        assert answer.status_code == 303 and said in answer.headers["location"], form
+    cross = client.post("/drama/lab/stills", data={"pick": f"{slot['slot']}|{slot['candidates'][0]}", "reviewer": "Eve"},
+                        headers={"Origin": "http://evil.example"})
+    assert cross.status_code == 403
+    assert store.get_record("still_approvals", "lab") == before and launcher.calls == []
+
+
+def _figure(page: str, shot: str) -> str:
+    start = page.index(f'data-shot="{shot}"')
+    return page[start:page.index("</figure>", start)]
+
+
+def test_the_storyboard_shows_each_shots_keyframe_beside_its_take(studio):
+    from zipx_core.models import Keyframe, KeyframeSet
+
+    home, _, _ = studio
+    client = TestClient(create_app(_room(home)), base_url=LOCAL)
+    shots = [s["shot_id"] for s in json.loads((home / "manifests" / "storyboard" / "lab" / "ep01.json").read_text())["data"]["shots"]]
+    takes = {t["shot_id"]: t for t in json.loads((home / "manifests" / "shots" / "lab" / "ep01.json").read_text())["data"]["takes"]}
+    reader, saved = ManifestReader(home / "manifests"), home / "manifests" / "keyframes" / "lab" / "ep01.json"
+    made = saved.read_bytes()  # the keyframes the episode's run made
+    saved.unlink()  # as a run made before keyframes left it: the takes alone
+    grid = client.get("/drama/lab/ep01/storyboard").text
+    assert "data-keyframe" not in grid and "video-first" not in grid
+    assert f'class="thumb" src="/media/{uri_key(takes[shots[0]]["thumbnail_uri"])}"' in grid
+
+    still = json.loads((home / "manifests" / "reference_frames" / "lab.json").read_text())["data"]["locations"]["lab"][0]
+    keyframes = KeyframeSet(drama="lab", episode="ep01", keyframes=[
+        Keyframe(shot_id=shots[0], uri=still, attempts=2, continuity=0.873, cost_usd=0.08, candidates=[still]),
+        Keyframe(shot_id=shots[1], attempts=3, continuity=0.41, reason="continuity 0.41 below 0.62 in 3 attempts")])
+    reader.save("keyframes", "lab", "ep01", keyframes)
+    try:
+        grid = client.get("/drama/lab/ep01/storyboard").text
+        first = _figure(grid, shots[0])
+        assert f'class="keyframe" src="/media/{uri_key(still)}"' in first and 'class="thumb"' in first  # side by side
+        assert 'data-keyframe="yes"' in first and "keyframe (left), take (right) · 2 attempts · continuity 0.87 · $0.08" in first
+        second = _figure(grid, shots[1])
+        assert 'class="keyframe"' not in second and 'class="thumb"' in second
+        assert "<b>video-first</b>: continuity 0.41 below 0.62 in 3 attempts" in second
+        assert "video-first</b>: no keyframe made for this shot" in _figure(grid, shots[2])
+        reader.save("keyframes", "lab", "ep01", keyframes.model_copy(update={"enabled": False, "keyframes": []}))
+        off = client.get("/drama/lab/ep01/storyboard").text
+        assert all("video-first</b>: keyframes are off for this drama" in _figure(off, shot) for shot in shots)
+    finally:
+        saved.write_bytes(made)
+    made_by_the_run = ManifestReader(home / "manifests").load("keyframes", "lab", "ep01")
+    grid = client.get("/drama/lab/ep01/storyboard").text
+    for keyframe in made_by_the_run.keyframes:
+        shown = _figure(grid, keyframe.shot_id)
+        assert (f'src="/media/{uri_key(keyframe.uri)}"' in shown) if keyframe.uri else ("video-first" in shown)

@@ -2,7 +2,8 @@
 `make dev` starts it: webserver, daemon and the room) over a fresh home; a small drama
 made by the real jobs with black frames injected, so its shots await review; then
 Debian's headless Chromium (Playwright, as tests/ui/test_browser.py drives it) on the
-room: the cast sheet, the storyboard grid, a shot approved and another regenerated
+room: the cast sheet (a still candidate approved, its reference_frames run locking it),
+the storyboard grid, a shot approved and another regenerated
 with a note from the page (each decision launching its run through the webserver's
 GraphQL API, the next materialization showing it), and the episode playing with its
 subtitles. Screenshots go to test-artifacts/room/."""
@@ -145,6 +146,19 @@ def test_review_a_drama_in_the_room(room):
             assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
             page.screenshot(path=SCREENSHOTS / "cast_sheet.png", full_page=True)
 
+            # approve one of Mia's still candidates: the launched reference_frames run locks it, with who approved it
+            mia = page.locator('article[data-character="mia"]')
+            slot = mia.locator(".slot").first
+            slot_id = slot.get_attribute("data-slot")
+            mia.locator('input[name="reviewer"]').fill("Ana Reviewer")
+            slot.locator('figure[data-candidate="2"] button[name="pick"]').click()
+            expect(page.locator(f'.slot[data-slot="{slot_id}"]')).to_contain_text("chosen by Ana Reviewer")
+            run = _wait_for_run(studio, page.locator("[data-run]").get_attribute("data-run"))
+            assert {"key": "zipx/reviewer", "value": "Ana Reviewer"} in run["tags"]
+            page.goto(f"{room_url}/drama/lab")
+            expect(page.locator(f'.slot[data-slot="{slot_id}"] .candidate.approved')).to_contain_text("✓ Ana Reviewer")
+            mia.screenshot(path=SCREENSHOTS / "stills.png")
+
             # the storyboard grid, filtered to what awaits review
             page.goto(f"{room_url}/drama/lab/ep01/storyboard")
             shots = page.locator("figure[data-shot]").evaluate_all("els => els.map(e => e.dataset.shot)")
@@ -194,5 +208,5 @@ def test_review_a_drama_in_the_room(room):
             raise
         finally:
             browser.close()
-    for name in ("cast_sheet.png", "storyboard.png", "approved.png", "regenerated.png", "review_queue.png", "episode.png"):
+    for name in ("cast_sheet.png", "stills.png", "storyboard.png", "approved.png", "regenerated.png", "review_queue.png", "episode.png"):
         assert (SCREENSHOTS / name).stat().st_size > 5_000, name

@@ -1,7 +1,7 @@
 """The review room's web app (Starlette and Jinja2, which come with dagster-webserver).
 
 It reads the manifests and the artifact store the runs use, records decisions through
-zipx_core (the cast sheet's import, the review record), and launches the
+zipx_core (the cast sheet's import, the review record, a still's approval), and launches the
 materialization each decision needs through the Dagster webserver's GraphQL API. Media
 come from the store: streamed with Range support from a local store, or a redirect to a
 presigned URL on S3."""
@@ -112,7 +112,7 @@ def drama_page(request: Request) -> Response:
     cast = room_data.cast_sheet(room.reader, room.store, drama)
     ledger = room_data.ledger(room.store, drama, room.budget_episode_usd, room.budget_drama_usd)
     return _page(request, "drama.html", drama=drama, script=script, cast=cast, ledger=ledger,
-                 episodes=room.reader.episodes(drama))
+                 episodes=room.reader.episodes(drama), reviewer=unquote(request.cookies.get(REVIEWER_COOKIE, "")))
 
 
 def episode_page(request: Request) -> Response:
@@ -184,6 +184,25 @@ async def cast_post(request: Request) -> Response:
     return _back(f"/drama/{drama}", entity, done=done, **outcome)
 
 
+async def still_post(request: Request) -> Response:
+    """A person's choice of one candidate of a still slot (as `zipx stills approve` records
+    it, with their name), then launches reference_frames for the drama, which locks it."""
+    room, drama, form = _room(request), request.path_params["drama"], await _form(request)
+    by = (form.get("reviewer", "").strip() or unquote(request.cookies.get(REVIEWER_COOKIE, ""))).strip()
+    slot_id, _, uri = form.get("pick", "").partition("|")  # the button pressed: "slot|candidate uri"
+    try:
+        slot, uri = await run_in_threadpool(room_data.approve_candidate, room.reader, room.store, drama, slot_id, uri, by)
+    except RoomError as error:
+        return _back(f"/drama/{drama}", slot_id.split("/", 1)[0], error=str(error))  # back to the slot's card
+    number = slot.candidates.index(uri) + 1
+    tags = {"zipx/stills": f"approve {slot.slot} #{number}"[:200], "zipx/reviewer": by[:100]}
+    outcome = await run_in_threadpool(room.launch, room_data.STILL_ASSETS, drama, tags)
+    done = f"{slot.slot}: candidate {number} chosen by {by}; the reference_frames run locks it"
+    response = _back(f"/drama/{drama}", slot.entity, done=done, **outcome)
+    response.set_cookie(REVIEWER_COOKIE, quote(by), samesite="strict", max_age=30 * 86400)
+    return response
+
+
 # --- media from the store -------------------------------------------------------------------
 
 
@@ -244,6 +263,7 @@ def create_app(room: Room, host: str = "127.0.0.1", token: str | None = None) ->
         Route("/media/{key:path}", media),
         Route("/drama/{drama}", drama_page),
         Route("/drama/{drama}/cast/{entity}", cast_post, methods=["POST"]),
+        Route("/drama/{drama}/stills", still_post, methods=["POST"]),
         Route("/drama/{drama}/{episode}", episode_page),
         Route("/drama/{drama}/{episode}/storyboard", storyboard_page),
         Route("/drama/{drama}/{episode}/review", review_page),
