@@ -23,15 +23,36 @@ And Kling's lip-sync pair (provider "kling_lipsync", Kling's JWT): `POST
 `POST /v1/videos/advanced-lip-sync` makes a task polled at `GET
 /v1/videos/advanced-lip-sync/{id}`, whose result is `lipsync_video_s` long. Faults: phase
 "identify" (429, 500, no_face: no faces, no_human: Kling's 400), "submit" (429, 500,
-policy, drop), "outcome" (failed, no_face, and the download kinds)."""
+policy, drop), "outcome" (failed, no_face, and the download kinds).
+
+And the four hosted image protocols (providers "gemini_image", "seedream", "kling_image",
+"wan_image", with the keys of the video provider of the same vendor account): Gemini's
+`generateContent` and Seedream's `images/generations` answer at once; Kling
+(`/v1/images/generations`, `/v1/images/multi-image2image`) and DashScope
+(`text2image`/`image2image` image-synthesis, polled at `/api/v1/tasks/{id}`, told apart
+from HappyHorse's tasks by their id) make tasks. Faults as for video: phase "submit"
+(429, 500, malformed, policy, hang, drop), "poll" (async ones), "outcome" (failed,
+expired, policy, drift, and the download kinds foreign, gone, truncated, corrupt: bytes
+that are not an image). Each accepted request is in `image_requests` and `submissions`.
+The pictures are PNGs of width x height: a request with reference images gets its first
+reference resized to the frame, one without a simple picture (a block on a gradient)
+coloured by a hash of its prompt; both with mild seed noise; outcome "drift" inverts it.
+
+A video request with a first frame (Veo `image`, Kling image2video `image`, Seedance
+`role: first_frame`, HappyHorse i2v `first_frame`) gets a clip whose frames are that
+image at width x height slowly brightening and darkening; outcome "drift" inverts them."""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
+import io
 import itertools
 import json
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,12 +62,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from zipx_core.media import encode_frames
 
 KEYS = {"veo3": "veo-key", "seedance": "ark-key", "happyhorse": "dash-key", "llm": "llm-key",
         "elevenlabs": "xi-key", "openai_tts": "tts-key", "gemini_tts": "gemini-tts-key"}
 KLING_ACCESS, KLING_SECRET = "kling-access-key", "kling-secret-key-of-at-least-32-bytes"
+IMAGE_PROVIDERS = ("gemini_image", "seedream", "kling_image", "wan_image")
+KEYS.update(gemini_image=KEYS["veo3"], seedream=KEYS["seedance"], wan_image=KEYS["happyhorse"])  # same vendor accounts
 
 
 class _Server(ThreadingHTTPServer):
@@ -56,10 +80,10 @@ class _Server(ThreadingHTTPServer):
 
 @dataclass
 class Fault:
-    provider: str  # veo3 | kling | seedance | happyhorse | llm | * (any)
+    provider: str  # veo3 | kling | seedance | happyhorse | an image provider | llm | * (any)
     phase: str  # submit | poll | download | outcome; for llm: chat | answer
     kind: str  # 429 | 500 | malformed | policy | hang | drop | failed | expired | truncated | corrupt | gone | foreign
-    # | wrong_length; in an llm answer: not_json | schema | fenced | refusal | length
+    # | wrong_length | drift; in an llm answer: not_json | schema | fenced | refusal | length
     retry_after: float | None = None  # for 429; for hang, how long the server sits on the request
 
 
@@ -71,6 +95,9 @@ class FakeTask:
     outcome: str | None = None  # a Fault kind for the poll/download phase
     polls: int = 0
     reported_done: bool = False
+    first_frame: bytes | None = None  # the still a clip starts from
+    image: bytes | None = None  # the picture an image task made (PNG)
+    route: str = ""  # where an image task must be polled (Kling: generations | multi-image2image)
 
 
 @dataclass
@@ -85,6 +112,7 @@ class FakeProviders:
     llm_reply: Callable[[dict], dict] | None = None  # chat request body -> the JSON the model answers
     llm_requests: list[dict] = field(default_factory=list)  # chat requests answered (faults aside)
     tts_requests: list[tuple[str, str, dict, dict]] = field(default_factory=list)  # (provider, path, query, body) answered
+    image_requests: list[tuple[str, dict]] = field(default_factory=list)  # (provider, body) of accepted image requests
     lipsync_faces: list[dict] = field(default_factory=lambda: [{"face_id": "0", "start_time": 0, "end_time": 60000}])
     lipsync_video_s: float = 5.0  # how long the synced clip Kling returns is
     lipsync_sessions: dict[str, str] = field(default_factory=dict)  # session id -> the video URL identified
@@ -94,7 +122,7 @@ class FakeProviders:
         self.job_of_submission: list[str] = []
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
-        self.videos: dict[float, bytes] = {}
+        self.videos: dict[tuple, bytes] = {}
         self.server = _Server(("127.0.0.1", 0), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -117,26 +145,100 @@ class FakeProviders:
                     return self.faults.pop(i)
         return None
 
-    def video(self, seconds: float) -> bytes:
+    def video(self, seconds: float, first_frame: bytes | None = None, drift: bool = False) -> bytes:
+        """A clip: a grey ramp, or its first frame with a mild change per frame; inverted when it drifts."""
+        key = (seconds, hashlib.sha1(first_frame).hexdigest() if first_frame else None, drift)
         with self.lock:
-            if seconds not in self.videos:
-                path = Path(f"/tmp/zipx-fake-{seconds}-{self.width}x{self.height}-{threading.get_ident()}.mp4")
-                frames = (np.full((self.height, self.width, 3), (i * 3) % 255, dtype=np.uint8) for i in range(round(seconds * 24)))
+            if key not in self.videos:
+                path = Path(f"/tmp/zipx-fake-{seconds}-{self.width}x{self.height}-{key[1]}-{threading.get_ident()}.mp4")
+                start = _picture(first_frame, self.width, self.height)
+                frames = (_frame(start, i, self.width, self.height, drift) for i in range(round(seconds * 24)))
                 encode_frames(frames, path, self.width, self.height, 24)
-                self.videos[seconds] = path.read_bytes()
+                self.videos[key] = path.read_bytes()
                 path.unlink()
-            return self.videos[seconds]
+            return self.videos[key]
 
-    def new_task(self, provider: str, body: dict, duration_s: float) -> str:
+    def image(self, prompt: str, seed: int, references: list[str], drift: bool = False) -> bytes:
+        """A PNG of the frame: the first readable reference resized, or, without one, a block on a
+        gradient in three colours from a hash of the prompt; mild seed noise. Each channel is
+        kept mid-dark or mid-bright: inverting it always shows, and video coding keeps its hue
+        (the gate's colour embedder reads chromaticity, which is unstable near black)."""
+        pictures = (_picture(_image_bytes(reference), self.width, self.height) for reference in references)
+        picture = next((p for p in pictures if p is not None), None)
+        if picture is None:
+            digest = np.frombuffer(hashlib.sha256(prompt.encode()).digest()[:9], dtype=np.uint8).reshape(3, 3)
+            c1, c2, c3 = np.where(digest & 1, 160 + digest % 60, 40 + digest % 60).astype(float)
+            across, down = np.linspace(0, 1, self.width)[None, :, None], np.linspace(0, 1, self.height // 2)[:, None, None]
+            picture = np.broadcast_to(c1 + (c2 - c1) * across, (self.height, self.width, 3)).copy()
+            block = np.s_[self.height // 4: self.height // 4 + self.height // 2, self.width // 3: -self.width // 3]
+            picture[block] = c3 + (c1 - c3) * down
+        noise = np.random.default_rng(seed).integers(-2, 3, (self.height, self.width, 3))
+        pixels = np.clip(picture + noise, 0, 255).astype(np.uint8)
+        return _png(255 - pixels if drift else pixels)
+
+    def new_task(self, provider: str, body: dict, duration_s: float, first_frame: bytes | None = None,
+                 route: str = "", done: bool = False) -> str:
         """A job made from an accepted submission (counted in `submissions`, with its task id beside it)."""
         outcome = self.fault(provider, "outcome")
         task_id = f"{provider}-task-{next(self.ids)}"
         with self.lock:
             self.submissions.append((provider, body))
             self.job_of_submission.append(task_id)
-            self.tasks[task_id] = FakeTask(provider, duration_s, time.monotonic() + self.job_seconds, outcome.kind if outcome else None)
+            self.tasks[task_id] = FakeTask(provider, duration_s, time.monotonic() + self.job_seconds,
+                                           outcome.kind if outcome else None, reported_done=done, first_frame=first_frame,
+                                           route=route)
             self.max_running = max(self.max_running, sum(not t.reported_done for t in self.tasks.values()))
         return task_id
+
+    def new_image(self, provider: str, body: dict, ask: tuple[str, int, list[str]], route: str = "",
+                  done: bool = False) -> str:
+        """An image task from an accepted request (prompt, seed, references): its picture made at once."""
+        with self.lock:
+            self.image_requests.append((provider, body))
+        task_id = self.new_task(provider, body, 0, route=route, done=done)
+        task = self.tasks[task_id]
+        task.image = self.image(*ask, drift=task.outcome == "drift")
+        return task_id
+
+
+def _image_bytes(ref: str | None) -> bytes | None:
+    """A request's image (data URI, URL or bare base64) as bytes; None when it cannot be read."""
+    if not ref:
+        return None
+    try:
+        if ref.startswith(("http://", "https://")):
+            with urllib.request.urlopen(ref, timeout=5) as response:
+                return response.read()
+        return base64.b64decode(ref.split(",", 1)[1] if ref.startswith("data:") else ref, validate=True)
+    except (OSError, ValueError, binascii.Error):
+        return None
+
+
+def _picture(data: bytes | None, width: int, height: int) -> np.ndarray | None:
+    """An image resized to the frame as an RGB array; None when there is none or it is no image."""
+    if not data:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB").resize((width, height)), dtype=np.float64)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _frame(start: np.ndarray | None, i: int, width: int, height: int, drift: bool) -> np.ndarray:
+    """Frame i of a clip: the grey ramp without a first frame, else the first frame slowly
+    brightening and darkening (moving enough not to look frozen, too slowly to flicker)."""
+    if start is None:
+        pixels = np.full((height, width, 3), (i * 3) % 255, dtype=np.uint8)
+    else:
+        pixels = np.clip(start + 6 * np.sin(2 * np.pi * i / 48), 0, 255).astype(np.uint8)
+    return 255 - pixels if drift else pixels
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _check_auth(provider: str, headers) -> bool:
@@ -146,15 +248,15 @@ def _check_auth(provider: str, headers) -> bool:
     auth = headers.get("Authorization", "")
     if provider == "llm":
         return auth == f"Bearer {KEYS['llm']}"
-    if provider == "veo3":
-        return headers.get("x-goog-api-key") == KEYS["veo3"]
-    if provider == "kling":
+    if provider in ("veo3", "gemini_image"):
+        return headers.get("x-goog-api-key") == KEYS[provider]
+    if provider in ("kling", "kling_image"):
         try:
             claims = jwt.decode(auth.removeprefix("Bearer "), KLING_SECRET, algorithms=["HS256"])
         except jwt.PyJWTError:
             return False
         return claims.get("iss") == KLING_ACCESS and claims["exp"] - claims["nbf"] == 1805
-    if provider == "happyhorse" and headers.get("X-DashScope-Async") != "enable":
+    if provider in ("happyhorse", "wan_image") and headers.get("X-DashScope-Async") != "enable":
         return False
     return auth == f"Bearer {KEYS[provider]}"
 
@@ -166,16 +268,22 @@ def _provider_of(path: str) -> str | None:
         return "elevenlabs"
     if path.endswith("/audio/speech"):
         return "openai_tts"
-    if path.startswith("/v1beta/models/") and path.endswith(":generateContent") and "tts" in path:
-        return "gemini_tts"
+    if path.startswith("/v1beta/models/") and path.endswith(":generateContent"):
+        return "gemini_tts" if "tts" in path else "gemini_image"
     if path.endswith("/chat/completions"):
         return "llm"
     if path.startswith("/v1beta/"):
         return "veo3"
     if path.startswith("/v1/videos/"):
         return "kling"
+    if path.startswith("/v1/images/"):
+        return "kling_image"
     if path.startswith("/api/v3/contents/generations/tasks"):
         return "seedance"
+    if path == "/api/v3/images/generations":
+        return "seedream"
+    if path.endswith("/image-synthesis") or path.startswith("/api/v1/tasks/wan_image-"):
+        return "wan_image"  # DashScope's task route is shared with HappyHorse: the task id tells them apart
     if path.startswith("/api/v1/"):
         return "happyhorse"
     return None
@@ -192,7 +300,9 @@ POLICY_ANSWERS = {
                                    "type": "invalid_request_error", "param": None, "code": "content_policy_violation"}}),
     "gemini_tts": (200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}),
 }
-POLICY_ANSWERS["kling_lipsync"] = POLICY_ANSWERS["kling"]
+POLICY_ANSWERS.update(kling_lipsync=POLICY_ANSWERS["kling"], kling_image=POLICY_ANSWERS["kling"],
+                      wan_image=POLICY_ANSWERS["happyhorse"], seedream=POLICY_ANSWERS["seedance"],
+                      gemini_image=(200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}))
 
 
 def _handler(fake: FakeProviders):
@@ -200,10 +310,10 @@ def _handler(fake: FakeProviders):
         def log_message(self, *args):  # quiet
             pass
 
-        def send(self, status: int, body, headers: dict | None = None):
+        def send(self, status: int, body, headers: dict | None = None, kind: str = "video/mp4"):
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "video/mp4")
+            self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else kind)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
@@ -246,24 +356,34 @@ def _handler(fake: FakeProviders):
                 return self.send(401, {"code": 1000, "message": "authentication failed"})
             if self.scripted(provider, "submit"):
                 return
+            if provider in IMAGE_PROVIDERS:
+                return self.image_submit(provider, path, body)
+            if provider == "happyhorse" and len(body["input"]["prompt"]) > 5000:
+                return self.send(400, {"code": "InvalidParameter", "message": "prompt too long"})
+            duration, first_frame = _video_ask(provider, path, body)
+            task = fake.new_task(provider, body, duration, _image_bytes(first_frame))
             if provider == "veo3":
-                assert path.endswith(":predictLongRunning"), path
-                duration = body["parameters"]["durationSeconds"]
-                task = fake.new_task(provider, body, duration)
                 return self.send(200, {"name": f"models/veo/operations/{task}"})
             if provider == "kling":
-                assert body["duration"] in ("5", "10"), body["duration"]
-                task = fake.new_task(provider, body, int(body["duration"]))
                 return self.send(200, {"code": 0, "message": "SUCCEED", "data": {"task_id": task, "task_status": "submitted"}})
             if provider == "seedance":
-                assert body["content"][0]["type"] == "text"
-                task = fake.new_task(provider, body, body["duration"])
                 return self.send(200, {"id": task})
-            assert body["model"].startswith("happyhorse-") and "prompt" in body["input"], body
-            if len(body["input"]["prompt"]) > 5000:
-                return self.send(400, {"code": "InvalidParameter", "message": "prompt too long"})
-            task = fake.new_task(provider, body, body["parameters"]["duration"])
             return self.send(200, {"request_id": "r", "output": {"task_id": task, "task_status": "PENDING"}})
+
+        def image_submit(self, provider: str, path: str, body: dict):
+            ask = IMAGE_ASKS[provider](path, body)
+            route = path.rsplit("/", 1)[-1] if provider == "kling_image" else ""  # Kling polls under the submit route
+            task_id = fake.new_image(provider, body, ask, route, done=provider in ("gemini_image", "seedream"))
+            task = fake.tasks[task_id]
+            if provider == "gemini_image":
+                return self.send(200, _gemini_answer(path, task))
+            if provider == "seedream":
+                return self.send(200, _seedream_answer(fake, task_id, task, body["response_format"]))
+            if provider == "kling_image":
+                data = {"task_id": task_id, "task_status": "submitted",
+                        "task_info": {"external_task_id": body.get("external_task_id")}}
+                return self.send(200, {"code": 0, "message": "SUCCEED", "data": data})
+            return self.send(200, {"request_id": "r", "output": {"task_id": task_id, "task_status": "PENDING"}})
 
         def chat(self, body: dict):
             fake.counts["llm:chat"] += 1
@@ -321,17 +441,20 @@ def _handler(fake: FakeProviders):
                 return
             task_id = path.rsplit("/", 1)[-1]
             task = fake.tasks.get(task_id)
-            if task is None:
+            if task is None or task.provider != provider or (task.route and f"/{task.route}/" not in path):
                 return self.send(404, {"message": f"no task {task_id}"})
             task.polls += 1
             running = time.monotonic() < task.ready_at
             outcome = None if running else task.outcome
             task.reported_done = task.reported_done or not running
-            video = f"{fake.url}/files/{task_id}.mp4"
-            return self.send(200, _poll_answer(provider, task_id, running, outcome, video))
+            if provider in IMAGE_PROVIDERS:
+                image = f"{fake.url}/files/images/{task_id}.png"
+                return self.send(200, _image_poll_answer(provider, task_id, running, outcome, image))
+            return self.send(200, _poll_answer(provider, task_id, running, outcome, f"{fake.url}/files/{task_id}.mp4"))
 
         def download(self, path: str):
-            task_id = path.removeprefix("/files/").removesuffix(".mp4")
+            image = path.startswith("/files/images/")
+            task_id = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
             task = fake.tasks.get(task_id)
             if task is None:
                 return self.send(404, {"message": "expired"})
@@ -344,19 +467,22 @@ def _handler(fake: FakeProviders):
                 return
             if task.outcome == "gone":  # the signed URL expired
                 return self.send(403, {"message": "Request has expired"})
-            seconds = task.duration_s + (3 if task.outcome == "wrong_length" else 0)
-            data = fake.video(seconds)
-            if task.outcome == "corrupt":
-                data = bytes((b * 7 + 13) % 256 for b in data)
+            if image:
+                data = NOT_AN_IMAGE if task.outcome == "corrupt" else task.image
+            else:
+                seconds = task.duration_s + (3 if task.outcome == "wrong_length" else 0)
+                data = fake.video(seconds, task.first_frame, task.outcome == "drift")
+                data = bytes((b * 7 + 13) % 256 for b in data) if task.outcome == "corrupt" else data
+            kind = "image/png" if image else "video/mp4"
             if task.outcome == "truncated":
                 self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data[: len(data) // 2])
                 self.close_connection = True
                 return
-            self.send(200, data)
+            self.send(200, data, kind=kind)
 
         def lipsync(self, path: str, body: dict):
             phase = "identify" if path.endswith("/identify-face") else "submit"
@@ -413,6 +539,31 @@ def _handler(fake: FakeProviders):
     return Handler
 
 
+def _video_ask(provider: str, path: str, body: dict) -> tuple[float, str | None]:
+    """A video request's length and first frame (as sent), its documented shape checked."""
+    if provider == "veo3":
+        assert path.endswith(":predictLongRunning"), path
+        instance = body["instances"][0]
+        assert not ("image" in instance and "referenceImages" in instance), "Veo: image and references are exclusive"
+        return body["parameters"]["durationSeconds"], (instance.get("image") or {}).get("bytesBase64Encoded")
+    if provider == "kling":
+        assert body["duration"] in ("5", "10"), body["duration"]
+        assert path.endswith("/image2video") == ("image" in body), path
+        assert not body.get("image", "").startswith("data:"), "Kling: base64 without a data: prefix"
+        return int(body["duration"]), body.get("image")
+    if provider == "seedance":
+        assert body["content"][0]["type"] == "text"
+        roles = [item.get("role") for item in body["content"][1:]]
+        assert "first_frame" not in roles or roles == ["first_frame"], roles  # not mixed with references
+        first = [item["image_url"]["url"] for item in body["content"] if item.get("role") == "first_frame"]
+        return body["duration"], first[0] if first else None
+    assert body["model"].startswith("happyhorse-") and "prompt" in body["input"], body
+    media = body["input"].get("media", [])
+    if body["model"].endswith("-i2v"):
+        assert [m["type"] for m in media] == ["first_frame"] and "ratio" not in body["parameters"], body
+    return body["parameters"]["duration"], next((m["url"] for m in media if m["type"] == "first_frame"), None)
+
+
 def _poll_answer(provider: str, task_id: str, running: bool, outcome: str | None, video: str) -> dict:
     if provider == "veo3":
         if running:
@@ -448,6 +599,120 @@ def _poll_answer(provider: str, task_id: str, running: bool, outcome: str | None
         code = "DataInspectionFailed" if outcome == "policy" else "InternalError"
         return {"output": {"task_id": task_id, "task_status": "FAILED", "code": code, "message": outcome}}
     return {"output": {"task_id": task_id, "task_status": "SUCCEEDED", "video_url": video}, "usage": {"duration": 5}}
+
+
+# --- hosted images ------------------------------------------------------------------------------
+
+NOT_AN_IMAGE = b"<html>this is not an image</html>" * 20
+GEMINI_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
+KLING_RATIOS = {"16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9"}
+SEEDREAM_MIN_PIXELS = {"seedream-4-0": 1280 * 720, "seedream-4-5": 2560 * 1440}
+
+
+def _gemini_ask(path: str, body: dict) -> tuple[str, int, list[str]]:
+    """(prompt, seed, references) of an image request, its documented shape checked."""
+    config = body["generationConfig"]
+    assert config["responseModalities"] == ["IMAGE"], config
+    assert config["imageConfig"]["aspectRatio"] in GEMINI_RATIOS, config
+    parts = body["contents"][0]["parts"]
+    assert parts[-1].get("text"), "the shot's prompt comes last"
+    references = []
+    for i, part in enumerate(parts):
+        if "inlineData" in part:
+            assert i > 0 and parts[i - 1].get("text", "").strip(), "each reference is named by a text part before it"
+            references.append(part["inlineData"]["data"])
+    return parts[-1]["text"], config.get("seed", 0), references
+
+
+def _seedream_ask(path: str, body: dict) -> tuple[str, int, list[str]]:
+    family = next(f for f in SEEDREAM_MIN_PIXELS if body["model"].startswith(f))
+    width, height = map(int, body["size"].split("x"))
+    assert SEEDREAM_MIN_PIXELS[family] <= width * height <= 4096 * 4096 and 1 / 16 <= width / height <= 16, body["size"]
+    assert body["watermark"] is False and body["sequential_image_generation"] == "disabled", body
+    assert body["response_format"] in ("url", "b64_json") and "seed" not in body, body  # 4.x takes no seed
+    images = body.get("image") or []
+    return body["prompt"], 0, [images] if isinstance(images, str) else images
+
+
+def _kling_image_ask(path: str, body: dict) -> tuple[str, int, list[str]]:
+    assert body["n"] == 1 and body["aspect_ratio"] in KLING_RATIOS and len(body["prompt"]) <= 2500, body
+    assert len(body.get("external_task_id", "")) <= 64
+    if path.endswith("/multi-image2image"):
+        assert body["model_name"] in ("kling-v2", "kling-v2-1") and 1 <= len(body["subject_image_list"]) <= 4, body
+        references = [subject["subject_image"] for subject in body["subject_image_list"]]
+    else:
+        assert path.endswith("/generations"), path
+        references = [body["image"]] if "image" in body else []
+        if references:  # one still as a subject or face reference: kling-v1-5 only, no negative prompt
+            assert body["model_name"] == "kling-v1-5" and body["image_reference"] in ("subject", "face"), body
+            assert "negative_prompt" not in body and 0 <= body["human_fidelity"] <= 1, body
+    assert not any(r.startswith("data:") for r in references), "Kling: base64 without a data: prefix"
+    return body["prompt"], 0, references
+
+
+def _wan_ask(path: str, body: dict) -> tuple[str, int, list[str]]:
+    parameters, images = body["parameters"], body["input"].get("images", [])
+    width, height = map(int, parameters["size"].split("*"))
+    assert parameters["n"] == 1 and parameters["watermark"] is False and 1 / 4 <= width / height <= 4, parameters
+    if path.endswith("/image2image/image-synthesis"):
+        assert "-i2i-" in body["model"] and 1 <= len(images) <= 3 and 768 * 768 <= width * height <= 1280 * 1280, body
+    else:
+        assert path.endswith("/text2image/image-synthesis") and "-t2i-" in body["model"] and not images, body
+        assert 768 * 768 <= width * height <= 1440 * 1440, parameters
+    return body["input"]["prompt"], parameters.get("seed", 0), images
+
+
+IMAGE_ASKS = {"gemini_image": _gemini_ask, "seedream": _seedream_ask, "kling_image": _kling_image_ask,
+              "wan_image": _wan_ask}
+
+
+def _gemini_answer(path: str, task: FakeTask) -> dict:
+    """generateContent's answer: the image inline, or the outcome's refusal or failure."""
+    if task.outcome == "policy":
+        return {"candidates": [{"content": {"role": "model", "parts": []}, "finishReason": "IMAGE_SAFETY"}]}
+    if task.outcome in ("failed", "expired"):
+        parts = [{"text": "I can't draw that."}]
+        return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "NO_IMAGE"}]}
+    data = NOT_AN_IMAGE if task.outcome == "corrupt" else task.image
+    parts = [{"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}]
+    if "3-pro-image" in path:  # Gemini 3 Pro Image thinks with interim images first
+        thought = base64.b64encode(_png(255 - np.asarray(Image.open(io.BytesIO(task.image))))).decode()
+        parts = [{"text": "Composing the frame.", "thought": True},
+                 {"inlineData": {"mimeType": "image/png", "data": thought}, "thought": True}, *parts]
+    return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}],
+            "usageMetadata": {"candidatesTokenCount": 1290}}
+
+
+def _seedream_answer(fake: FakeProviders, task_id: str, task: FakeTask, response_format: str) -> dict:
+    if task.outcome in ("policy", "failed", "expired"):
+        code = "OutputImageSensitiveContentDetected" if task.outcome == "policy" else "InternalServiceError"
+        image = {"error": {"code": code, "message": task.outcome}}
+    elif response_format == "b64_json":
+        image = {"b64_json": base64.b64encode(NOT_AN_IMAGE if task.outcome == "corrupt" else task.image).decode()}
+    else:
+        image = {"url": f"{fake.url}/files/images/{task_id}.png"}
+    return {"model": "seedream", "created": int(time.time()), "data": [{**image, "size": f"{fake.width}x{fake.height}"}],
+            "usage": {"generated_images": 0 if "error" in image else 1}}
+
+
+def _image_poll_answer(provider: str, task_id: str, running: bool, outcome: str | None, url: str) -> dict:
+    if provider == "kling_image":
+        status = "processing" if running else "failed" if outcome in ("failed", "policy", "expired") else "succeed"
+        data = {"task_id": task_id, "task_status": status}
+        if status == "failed":
+            data["task_status_msg"] = "risk control: content policy" if outcome == "policy" else "render error"
+        if status == "succeed":
+            data["task_result"] = {"images": [{"index": 0, "url": url}]}
+        return {"code": 0, "message": "SUCCEED", "data": data}
+    if running:
+        return {"output": {"task_id": task_id, "task_status": "RUNNING"}}
+    if outcome == "expired":
+        return {"output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+    if outcome in ("failed", "policy"):
+        code = "DataInspectionFailed" if outcome == "policy" else "InternalError"
+        return {"output": {"task_id": task_id, "task_status": "FAILED", "code": code, "message": outcome}}
+    return {"output": {"task_id": task_id, "task_status": "SUCCEEDED", "results": [{"url": url}],
+                       "task_metrics": {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0}}, "usage": {"image_count": 1}}
 
 
 def _chat_answer(body: dict, content: str, fault: str | None) -> dict:

@@ -284,20 +284,24 @@ def decide(reader: ManifestReader, store, drama: str, episode: str, shot_id: str
     return made
 
 
+DRAMA_WIDE = "drama stills"  # charges of no one episode: reference sheets and plates (no episode budget applies)
+
+
 def ledger(store, drama: str, budget_episode_usd: float | None, budget_drama_usd: float | None) -> dict:
     """The drama's spend record (every paid call, by request hash) summed per episode,
     with what each budget has left."""
     charges = (store.get_record("spend", drama) or {}).get("charges", {})
     spent: dict[str, float] = defaultdict(float)
     for charge in charges.values():
-        spent[charge["episode"]] += charge["usd"]
+        spent[charge["episode"] or DRAMA_WIDE] += charge["usd"]
     total = sum(spent.values(), 0.0)  # a float even with nothing spent (Dagster's float metadata insists)
 
     def left(budget, used):
         return None if budget is None else round(budget - used, 4)
 
     return {
-        "episodes": {ep: {"spent": round(usd, 4), "left": left(budget_episode_usd, usd)} for ep, usd in sorted(spent.items())},
+        "episodes": {ep: {"spent": round(usd, 4), "left": None if ep == DRAMA_WIDE else left(budget_episode_usd, usd)}
+                     for ep, usd in sorted(spent.items())},
         "spent": round(total, 4), "budget_drama": budget_drama_usd, "budget_episode": budget_episode_usd,
         "left": left(budget_drama_usd, total), "calls": len(charges),
     }

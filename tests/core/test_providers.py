@@ -223,7 +223,7 @@ def test_a_result_host_that_resolves_to_a_private_address_is_refused_by_default(
 
 
 def test_the_download_size_cap_holds(fake, tmp_path, monkeypatch):
-    monkeypatch.setattr("zipx_core.providers.base.MAX_VIDEO_BYTES", 1000)
+    monkeypatch.setattr("zipx_core.providers.base.HostedProvider.max_download_bytes", 1000)
     with pytest.raises(DownloadRejected, match="cap"):
         asyncio.run(make("kling", fake, tmp_path))
 
@@ -265,3 +265,113 @@ def test_a_submission_whose_answer_is_lost_is_not_sent_again(name, fake, tmp_pat
         asyncio.run(run())
     time.sleep(1.2)  # the server carries on and makes the job: one job, never two
     assert fake.counts[f"{name}:submit"] == 1
+
+
+# --- first frames: a clip starts from the shot's approved keyframe ------------------------------
+
+def keyframe_png(width: int = 64, height: int = 36) -> bytes:
+    """A still that no grey ramp resembles: red on the left, blue on the right."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:, : width // 2] = (200, 40, 40)
+    pixels[:, width // 2:] = (40, 70, 200)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def first_frame_distance(clip, png: bytes) -> float:
+    """Mean absolute difference (0-255) between a clip's first frame and a still."""
+    import io
+
+    import av
+    import numpy as np
+    from PIL import Image
+
+    with av.open(str(clip)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    still = np.asarray(Image.open(io.BytesIO(png)).convert("RGB").resize((frame.shape[1], frame.shape[0])), dtype=float)
+    return float(np.abs(frame - still).mean())
+
+
+def with_first_frame(name: str, references: bool = False, url: str | None = None) -> Job:
+    still = keyframe_png()
+    return Job(**{**job(name).__dict__, "first_frame": still, "first_frame_url": url,
+                  "reference_images": [keyframe_png(32, 32)] if references else [],
+                  "reference_urls": ["https://store.example/anna.png"] if references else []})
+
+
+def sent_first_frame(name: str, body: dict) -> str | None:
+    """Where each protocol carries the first frame, as sent."""
+    if name == "veo3":
+        return (body["instances"][0].get("image") or {}).get("bytesBase64Encoded")
+    if name == "kling":
+        return body.get("image")
+    if name == "seedance":
+        return next((c["image_url"]["url"] for c in body["content"] if c.get("role") == "first_frame"), None)
+    return next((m["url"] for m in body["input"].get("media", []) if m["type"] == "first_frame"), None)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_clip_starts_from_its_first_frame(name, fake, tmp_path):
+    the_job = with_first_frame(name)
+    clip = asyncio.run(make(name, fake, tmp_path, the_job))
+    (_, body), = fake.submissions
+    assert the_job.first_frame_base64 in sent_first_frame(name, body)  # bare base64 or a data URI
+    assert first_frame_distance(clip, the_job.first_frame) < 25
+    assert abs(probe(clip).duration_s - DURATION[name]) < 0.1
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_clip_that_drifts_from_its_first_frame_is_told_apart(name, fake, tmp_path):
+    fake.faults = [Fault(name, "outcome", "drift")]
+    the_job = with_first_frame(name)
+    clip = asyncio.run(make(name, fake, tmp_path, the_job))
+    assert first_frame_distance(clip, the_job.first_frame) > 80  # the fake inverts it: clearly not the keyframe
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_without_a_first_frame_the_clip_is_as_before(name, fake, tmp_path):
+    clip = asyncio.run(make(name, fake, tmp_path))
+    (_, body), = fake.submissions
+    assert sent_first_frame(name, body) is None
+    assert first_frame_distance(clip, keyframe_png()) > 80  # the grey ramp
+
+
+def test_veo_sends_the_first_frame_instead_of_references_and_keeps_the_length(fake):
+    provider = client("veo3", fake)
+    prepared = provider.prepare(with_first_frame("veo3", references=True))
+    instance = provider.body(prepared)["instances"][0]
+    assert prepared.duration_s == 4  # references alone would force 8 s; they are not sent
+    assert "referenceImages" not in instance and instance["image"]["mimeType"] == "image/png"
+    asyncio.run(provider.aclose())
+
+
+def test_seedance_sends_only_the_first_frame_preferring_its_url(fake):
+    provider = client("seedance", fake)
+    body = provider.body(with_first_frame("seedance", references=True, url="https://store.example/key.png"))
+    assert body["content"][1:] == [{"type": "image_url", "image_url": {"url": "https://store.example/key.png"},
+                                    "role": "first_frame"}]
+    inline = provider.body(with_first_frame("seedance"))["content"][1]["image_url"]["url"]
+    assert inline.startswith("data:image/png;base64,")
+    asyncio.run(provider.aclose())
+
+
+def test_kling_uses_image2video_with_the_first_frame_not_a_reference(fake):
+    provider = client("kling", fake)
+    the_job = with_first_frame("kling", references=True)
+    assert provider.route(the_job) == "image2video"
+    assert provider.body(the_job)["image"] == the_job.first_frame_base64
+    asyncio.run(provider.aclose())
+
+
+def test_happyhorse_uses_its_image_to_video_model_with_one_first_frame(fake):
+    provider = client("happyhorse", fake)
+    body = provider.body(with_first_frame("happyhorse", references=True, url="https://store.example/key.png"))
+    assert body["model"] == "happyhorse-1.1-i2v" and "ratio" not in body["parameters"]
+    assert body["input"]["media"] == [{"type": "first_frame", "url": "https://store.example/key.png"}]
+    asyncio.run(provider.aclose())

@@ -7,7 +7,15 @@ SUCCEEDED, FAILED, CANCELED, UNKNOWN (expired); the video at `output.video_url`,
 24 h; a refusal is FAILED with code DataInspectionFailed (or a 400 with that code).
 Prompts over 5,000 characters are cut silently by the service: we cut them ourselves
 and warn. Audio is always generated (replaced downstream). r2v takes 1–9 reference
-images (URLs: a presigned store URL where the store can make one)."""
+images (URLs: a presigned store URL where the store can make one).
+
+Checked on 2026-12-03 against Alibaba's "HappyHorse image-to-video (first frame) API
+reference" (alibabacloud.com, Qwen Cloud docs): model `happyhorse-1.0-i2v`, the same
+video-synthesis route, `input.media` = exactly one `{"type": "first_frame", "url"}`, no
+`ratio` (the clip follows the image). `happyhorse-1.1-i2v` is named by a reseller
+(GMI Cloud), not seen on Alibaba's page. The url may be a data:image/png;base64 URI
+according to resellers quoting the parameter table (vtrix, SeaArt); Alibaba's own
+excerpt shows only a public URL, so a presigned URL is sent when the store has one."""
 
 from __future__ import annotations
 
@@ -39,16 +47,26 @@ class HappyHorseProvider(HostedProvider):
             return text[:PROMPT_LIMIT]
         return text
 
+    def media(self, job: Job) -> tuple[str, list[dict]]:
+        """The model variant and its media: i2v takes exactly one first frame (so a keyframe
+        wins over references), r2v 1-9 reference images by URL, t2v none."""
+        if job.first_frame:
+            url = job.first_frame_url or f"data:image/png;base64,{job.first_frame_base64}"
+            return "i2v", [{"type": "first_frame", "url": url}]
+        references = job.reference_urls[: self.capabilities.max_reference_images]
+        return ("r2v" if references else "t2v"), [{"type": "reference_image", "url": url} for url in references]
+
     def body(self, job: Job) -> dict:
         request = job.request
-        references = job.reference_urls[: self.capabilities.max_reference_images]
-        variant = "r2v" if references else "t2v"
+        variant, media = self.media(job)
+        parameters = {"resolution": job.resolution, "ratio": job.aspect_ratio, "duration": job.duration_s,
+                      "seed": request.seed, "watermark": False}
+        if variant == "i2v":
+            del parameters["ratio"]  # i2v takes no ratio: the clip has its first frame's aspect
         return {
             "model": f"{job.model}-{variant}",
-            "input": {"prompt": self.prompt(request.prompt, request.shot_id),
-                      **({"media": [{"type": "reference_image", "url": url} for url in references]} if references else {})},
-            "parameters": {"resolution": job.resolution, "ratio": job.aspect_ratio,
-                           "duration": job.duration_s, "seed": request.seed, "watermark": False},
+            "input": {"prompt": self.prompt(request.prompt, request.shot_id), **({"media": media} if media else {})},
+            "parameters": parameters,
         }
 
     async def submit(self, job: Job) -> str:

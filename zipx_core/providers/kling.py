@@ -4,7 +4,13 @@ claims iss = access key, exp = now + 30 min, nbf = now - 5 s) made fresh per cal
 Checked on 2026-11-24 against Kling's API documentation as quoted by open-source
 clients: `duration` is the string "5" or "10"; `task_status` is submitted, processing,
 succeed or failed; error code 1300/1301 (HTTP 400) is a content-policy refusal. There
-is no seed: the attempt number does not change what Kling makes."""
+is no seed: the attempt number does not change what Kling makes.
+
+Checked on 2026-12-03 (Kling's image-to-video reference as mirrored in WHQ25/rawgenai
+docs/research/kling): `image` on /v1/videos/image2video IS the first frame (base64
+without a data: prefix, or a URL; >= 300 px, aspect 1:2.5 to 2.5:1). A job with a first
+frame sends the keyframe there; without one, the first reference still goes there as
+before (image2video takes one image, so other references cannot be sent)."""
 
 from __future__ import annotations
 
@@ -15,6 +21,13 @@ import jwt
 from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
 
 POLICY_CODES = {1300, 1301}
+
+
+def jwt_token(access_key: str, secret_key: str, now: float | None = None) -> str:
+    """Kling's API token, shared by every Kling client (video, lip-sync, images)."""
+    now = int(now or time.time())
+    return jwt.encode({"iss": access_key, "exp": now + 1800, "nbf": now - 5}, secret_key, algorithm="HS256",
+                      headers={"typ": "JWT"})
 
 
 class KlingProvider(HostedProvider):
@@ -31,9 +44,7 @@ class KlingProvider(HostedProvider):
         super().__init__(access_key, **kwargs)
 
     def token(self, now: float | None = None) -> str:
-        now = int(now or time.time())
-        return jwt.encode({"iss": self._key, "exp": now + 1800, "nbf": now - 5}, self._secret, algorithm="HS256",
-                          headers={"typ": "JWT"})
+        return jwt_token(self._key, self._secret, now)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token()}"}
@@ -43,7 +54,7 @@ class KlingProvider(HostedProvider):
 
     @staticmethod
     def route(job: Job) -> str:
-        return "image2video" if job.reference_images else "text2video"
+        return "image2video" if job.first_frame or job.reference_images else "text2video"
 
     def body(self, job: Job) -> dict:
         model, _, mode = job.model.partition(":")  # "kling-v2-6:pro"
@@ -57,7 +68,9 @@ class KlingProvider(HostedProvider):
             "aspect_ratio": job.aspect_ratio,
             "external_task_id": (job.key or job.request.shot_id)[:64],  # unique per account: one per request
         }
-        if job.reference_images:
+        if job.first_frame:  # image2video's `image` is the clip's first frame: the approved keyframe
+            body["image"] = job.first_frame_base64
+        elif job.reference_images:
             body["image"] = job.reference_base64[0]
         return body
 

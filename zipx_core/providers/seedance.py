@@ -4,7 +4,13 @@ Checked on 2026-11-24 against ModelArk's video generation API documentation (and
 Bifrost and TanStack adapters that follow it): `status` is queued, running,
 succeeded, failed, cancelled or expired; a refusal comes back as a failed task whose
 `error.code` names sensitive content. Billed by output tokens = width × height × fps ×
-seconds / 1024, so the price table holds dollars per second at each resolution."""
+seconds / 1024, so the price table holds dollars per second at each resolution.
+
+Checked on 2026-12-03 against ModelArk's video generation tutorial (Chinese edition, as
+mirrored in WHQ25/rawgenai docs/research/seed/video): a first frame is a content item
+`{"type": "image_url", "image_url": {"url": ...}, "role": "first_frame"}`;
+seedance-1-0-pro does first-frame (and first+last-frame) generation, while reference
+images (`role: reference_image`, 1-4) belong to seedance-1-0-lite-i2v only."""
 
 from __future__ import annotations
 
@@ -29,12 +35,19 @@ class SeedanceProvider(HostedProvider):
         code = str((body.get("error") or {}).get("code", ""))
         return code if _is_policy(code) else None
 
+    def images(self, job: Job) -> list[dict]:
+        """The content's image items. First-frame and reference-image generation are separate
+        modes (seedance-1-0-pro takes no reference images at all): a first frame wins."""
+        if job.first_frame:
+            url = job.first_frame_url or f"data:image/png;base64,{job.first_frame_base64}"
+            return [{"type": "image_url", "image_url": {"url": url}, "role": "first_frame"}]
+        images = job.reference_urls or [f"data:image/png;base64,{image}" for image in job.reference_base64]
+        return [{"type": "image_url", "image_url": {"url": url}, "role": "reference_image"}
+                for url in images[: self.capabilities.max_reference_images]]
+
     def body(self, job: Job) -> dict:
         request = job.request
-        content: list[dict] = [{"type": "text", "text": request.prompt}]
-        images = job.reference_urls or [f"data:image/png;base64,{image}" for image in job.reference_base64]
-        content += [{"type": "image_url", "image_url": {"url": url}, "role": "reference_image"}
-                    for url in images[: self.capabilities.max_reference_images]]
+        content: list[dict] = [{"type": "text", "text": request.prompt}, *self.images(job)]
         return {
             "model": job.model,
             "content": content,

@@ -4,7 +4,14 @@ Checked on 2026-11-24 against Google's Veo documentation (Gemini API video gener
 and the Vertex AI model card for veo-3.0-generate-001): clip lengths are 4, 6 or 8 s;
 reference images (at most 3, `referenceType: asset`) and 1080p need 8 s; an answer
 whose samples were all withheld by the safety filters carries
-`raiMediaFilteredCount`/`raiMediaFilteredReasons` instead of a video."""
+`raiMediaFilteredCount`/`raiMediaFilteredReasons` instead of a video.
+
+Checked on 2026-12-03: the first frame is `instances[0].image` {bytesBase64Encoded,
+mimeType} (the Developer API's Veo wire as modelled by the gproxy-protocol crate);
+`image` (and `lastFrame`) cannot be combined with `referenceImages` (the
+mutual-exclusion table in receptron/mulmocast-cli#1312 and #1313). Not found on Google's
+own pages: that exclusion rule in Google's words, and whether an image-to-video job may
+be 4 or 6 s (we keep the asked length)."""
 
 from __future__ import annotations
 
@@ -28,14 +35,18 @@ class VeoProvider(HostedProvider):
         return self.headers() if url.startswith(self.base_url) else {}
 
     def prepare(self, job: Job) -> Job:
-        if job.reference_images or job.resolution == "1080p":
+        if (job.reference_images and not job.first_frame) or job.resolution == "1080p":
             return replace(job, duration_s=8)  # the API takes reference images and 1080p at 8 s only
         return job
 
     def body(self, job: Job) -> dict:
         request = job.request
         instance: dict = {"prompt": request.prompt}
-        if job.reference_images:
+        if job.first_frame:
+            # `image` and `referenceImages` are mutually exclusive: the keyframe wins, the
+            # references are dropped (the keyframe was made from them)
+            instance["image"] = {"bytesBase64Encoded": job.first_frame_base64, "mimeType": "image/png"}
+        elif job.reference_images:
             instance["referenceImages"] = [
                 {"image": {"bytesBase64Encoded": image, "mimeType": "image/png"}, "referenceType": "asset"}
                 for image in job.reference_base64[: self.capabilities.max_reference_images]
