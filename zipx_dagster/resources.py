@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from zipx_core.generation import RenderSettings
 from zipx_core.routing import Aspect, Quality, frame_size
@@ -108,19 +108,25 @@ PROVIDER_KEYS = {
 }
 
 
+def _from_env(field: str) -> str:
+    """A key field's description: the variable it is read from, shown in the launchpad."""
+    variable = next(v for fields in PROVIDER_KEYS.values() for name, v in fields.items() if name == field)
+    return f"env {variable} (a dg.EnvVar when set: the UI shows the name, never the value); unset: that model is left out"
+
+
 class Generation(dg.ConfigurableResource):
     """The hosted video models and the one dial users see. Keys come from the
     environment (dg.EnvVar: the UI shows the variable's name, never its value) and
     never reach logs or metadata. Budgets stop new submissions when reached."""
 
     quality: Quality = Quality.balanced  # the one dial: draft | balanced | premium
-    budget_episode_usd: float | None = None
-    budget_drama_usd: float | None = None
-    gemini_api_key: str | None = None
-    kling_access_key: str | None = None
-    kling_secret_key: str | None = None
-    ark_api_key: str | None = None
-    dashscope_api_key: str | None = None
+    budget_episode_usd: float | None = Field(None, description="USD one episode may spend on paid calls; null: no limit")
+    budget_drama_usd: float | None = Field(None, description="USD a whole drama may spend, its stills included; null: no limit")
+    gemini_api_key: str | None = Field(None, description=_from_env("gemini_api_key"))
+    kling_access_key: str | None = Field(None, description=_from_env("kling_access_key"))
+    kling_secret_key: str | None = Field(None, description=_from_env("kling_secret_key"))
+    ark_api_key: str | None = Field(None, description=_from_env("ark_api_key"))
+    dashscope_api_key: str | None = Field(None, description=_from_env("dashscope_api_key"))
     base_urls: dict[str, str] = {}  # provider -> API base, for other regions or a gateway
     download_hosts: dict[str, list[str]] = {}  # provider -> hosts its result videos may come from (defaults per client)
     allow_private_hosts: bool = False  # fetch results from loopback/private addresses: local test servers only

@@ -3,7 +3,12 @@ its drama and episode partitions and requests the drama's run; once that run has
 succeeded, a later tick requests one run per episode (they need its bibles and
 references). A script that fails to parse is reported once, with the ScriptError's
 file, line and reason, and not retried until it changes. Run keys carry the script's
-hash, so a repeated tick requests nothing twice."""
+hash, so a repeated tick requests nothing twice. A drama already made from the same
+script (by `make demo`, or before the cursor was lost) is not run again: only its
+episodes that were never made are requested.
+
+The failure-cluster sensor leaves alone a scene a person has decided on: a re-plan would
+replace the shots the decision is about."""
 
 from __future__ import annotations
 
@@ -13,7 +18,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from zipx_core.manifests import ManifestError, ManifestReader
+from zipx_core.models import Script
 from zipx_core.naming import slug
+from zipx_core.qa.review import load_decisions
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.script.drama import SCRIPT_SUFFIXES
 from zipx_dagster.jobs import drama_job, episode_job
@@ -22,6 +30,7 @@ from zipx_dagster.resources import ArtifactStore, ScriptInbox
 
 MAX_REPLANS = 2  # per scene; after that its shots stay with human review
 
+DRAMA_ASSETS = ("drama_script", "character_bible", "scene_bible", "reference_frames")  # what drama_job makes
 DONE = {dg.DagsterRunStatus.SUCCESS}
 GIVEN_UP = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
@@ -40,11 +49,32 @@ def _scripts(inbox: Path) -> list[Path]:
     return sorted(p for p in inbox.iterdir() if p.is_dir() or p.suffix.lower() in SCRIPT_SUFFIXES)
 
 
+def _materialized(instance: dg.DagsterInstance, asset: str, partition: str) -> bool:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1)
+    return bool(records.records)
+
+
+def _made_from(instance: dg.DagsterInstance, manifests: ManifestReader, drama: str, script: Script) -> bool:
+    """Whether the drama's assets were all materialized, the script among them parsed
+    exactly as this file parses now: the same script, so nothing to run again."""
+    try:
+        made = manifests.load("drama_script", drama)
+    except ManifestError:  # unreadable: make it again
+        return False
+    return made == script and all(_materialized(instance, asset, drama) for asset in DRAMA_ASSETS)
+
+
+def _episode_runs(drama: str, episodes: list[str], digest: str) -> list[dg.RunRequest]:
+    return [dg.RunRequest(job_name="episode_job", partition_key=drama_episode_key(drama, episode),
+                          run_key=f"episode:{drama}:{episode}:{digest}") for episode in episodes]
+
+
 @dg.sensor(name="script_drop", jobs=[drama_job, episode_job], minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Registers scripts dropped into the inbox and requests their runs.")
-def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox) -> dg.SensorResult:
+def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox, artifacts: ArtifactStore) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor else {"seen": {}, "waiting": {}}
-    runs, partitions, problems = [], [], []
+    runs, partitions, problems, manifests = [], [], [], ManifestReader(artifacts.store())
     for path in _scripts(Path(inbox.root)):
         digest = _digest(path)
         if state["seen"].get(path.name) == digest:
@@ -58,6 +88,11 @@ def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox) -> dg.S
             continue
         drama, episodes = slug(path.stem), [e.key for e in script.episodes]
         partitions += [drama_partitions.build_add_request([drama]), episode_partitions.build_add_request(episodes)]
+        if _made_from(context.instance, manifests, drama, script):
+            missing = [e for e in episodes if not _materialized(context.instance, "episode", str(drama_episode_key(drama, e)))]
+            context.log.info(f"{drama}: already made from this script; episodes never made: {', '.join(missing) or 'none'}")
+            runs += _episode_runs(drama, missing, digest)
+            continue
         runs.append(dg.RunRequest(job_name="drama_job", partition_key=drama, run_key=f"drama:{drama}:{digest}"))
         state["waiting"][drama] = {"digest": digest, "episodes": episodes}
     for drama, waiting in list(state["waiting"].items()):
@@ -66,11 +101,7 @@ def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox) -> dg.S
         )
         status = drama_runs[0].status if drama_runs else None
         if status in DONE:
-            runs += [
-                dg.RunRequest(job_name="episode_job", partition_key=drama_episode_key(drama, episode),
-                              run_key=f"episode:{drama}:{episode}:{waiting['digest']}")
-                for episode in waiting["episodes"]
-            ]
+            runs += _episode_runs(drama, waiting["episodes"], waiting["digest"])
             del state["waiting"][drama]
         elif status in GIVEN_UP:
             context.log.error(f"{drama}: the drama run {drama_runs[0].run_id} did not succeed; episodes not requested")
@@ -89,7 +120,8 @@ def failure_cluster(context: dg.SensorEvaluationContext, artifacts: ArtifactStor
     """Reads each new `approved_frames` materialization; for scenes where failures
     cluster (the gate stopped the scene, or most of its first takes failed) it requests
     a run of the episode with those scenes re-planned in `storyboard` and everything
-    downstream. A scene is re-planned at most MAX_REPLANS times."""
+    downstream. A scene is re-planned at most MAX_REPLANS times, and not once a person
+    has decided on one of its shots."""
     after = int(context.cursor or 0)
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("approved_frames"), after_storage_id=after), limit=100, ascending=True
@@ -99,15 +131,25 @@ def failure_cluster(context: dg.SensorEvaluationContext, artifacts: ArtifactStor
         key = drama_episode_partitions.get_partition_key_from_str(record.partition_key)
         drama, episode = key.keys_by_dimension["drama"], key.keys_by_dimension["episode"]
         clusters = record.asset_materialization.metadata.get("failure_clusters")
+        clustered = list(clusters.value) if clusters else []
         done = store.get_record("replans", f"{drama}__{episode}") or {}
-        scenes = [s for s in (clusters.value if clusters else []) if done.get(str(s), 0) < MAX_REPLANS]
+        reviewed = _reviewed_scenes(store, drama, episode) if clustered else set()
+        scenes = [s for s in clustered if done.get(str(s), 0) < MAX_REPLANS and s not in reviewed]
         if scenes:
             runs.append(dg.RunRequest(
                 job_name="episode_job", partition_key=key, run_key=f"replan:{record.storage_id}",
                 run_config={"ops": {"storyboard": {"config": {"replan": scenes}}}},
                 tags={"zipx/replan": ",".join(map(str, scenes))},
             ))
-        elif clusters and clusters.value:
-            context.log.info(f"{drama} {episode}: scenes {clusters.value} re-planned {MAX_REPLANS} times; left to review")
+        if set(clustered) - set(scenes):
+            context.log.info(f"{drama} {episode}: scenes {sorted(set(clustered) - set(scenes))} left to review: re-planned "
+                             f"{MAX_REPLANS} times, or a reviewer has decided on their shots ({sorted(reviewed) or 'none'})")
         after = max(after, record.storage_id)
     return dg.SensorResult(run_requests=runs, cursor=str(after))
+
+
+def _reviewed_scenes(store, drama: str, episode: str) -> set[int]:
+    """Scenes with a shot a person has decided on (approved or asked to regenerate)."""
+    decided = load_decisions(store, drama, episode)
+    report = ManifestReader(store).load("approved_frames", drama, episode) if decided else None
+    return {o.scene_number for o in report.outcomes if o.shot_id in decided} if report else set()

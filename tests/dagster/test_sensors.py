@@ -15,7 +15,7 @@ def tick(defs, instance, cursor):
     """One tick the way the daemon makes it: evaluate_tick resolves each request against
     the sensor's targets (a request for a job the sensor does not target fails here)."""
     context = dg.build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor, repository_def=defs.get_repository_def(),
-                                      resources={"inbox": defs.resources["inbox"]})
+                                      resources={"inbox": defs.resources["inbox"], "artifacts": defs.resources["artifacts"]})
     return script_drop.evaluate_tick(context)
 
 
@@ -45,6 +45,34 @@ def test_drop_registers_then_requests_episodes_after_the_drama_run(tmp_path):
         assert keys == ["harbour_lights|ep01", "harbour_lights|ep02"]
         assert {r.job_name for r in after.run_requests} == {"episode_job"}
         assert tick(defs, instance, after.cursor).run_requests == []
+
+
+LAB = "INT. LAB - NIGHT\n\nMIA, 29, in a white coat, checks a monitor.\n\nMIA\nIt worked.\n"
+
+
+def test_a_drama_already_made_from_the_same_script_is_not_run_again(tmp_path):
+    """`make demo` then `make dev`: the sensor starts with an empty cursor, and the drama
+    it finds in the inbox was made (outside the sensor) from this very script."""
+    from zipx_dagster.demo import register_drama
+    from zipx_dagster.partitions import drama_episode_key
+
+    defs = build_definitions(tmp_path, RenderConfig(width=160, height=90))
+    script = tmp_path / "lab.fountain"
+    script.write_text(LAB)
+    with dg.instance_for_test() as instance:
+        register_drama(instance, script, tmp_path / "inbox")
+        assert defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key="lab").success
+        # the drama is made, its one episode is not: only the episode is requested
+        first = tick(defs, instance, None)
+        assert [(r.job_name, str(r.partition_key)) for r in first.run_requests] == [("episode_job", "lab|ep01")]
+        key = drama_episode_key("lab", "ep01")
+        assert defs.resolve_job_def("episode_job").execute_in_process(instance=instance, partition_key=key).success
+        # everything made: a fresh cursor requests nothing
+        assert tick(defs, instance, None).run_requests == []
+        # the script changes: the drama is made again, as before
+        (tmp_path / "inbox" / "lab.fountain").write_text(LAB.replace("It worked.", "It finally worked."))
+        changed = tick(defs, instance, None)
+        assert [(r.job_name, r.partition_key) for r in changed.run_requests] == [("drama_job", "lab")]
 
 
 def test_a_bad_script_is_reported_once_until_it_changes(tmp_path):

@@ -130,7 +130,7 @@ def test_drop_a_script_then_materialize_and_inspect_an_episode_in_the_browser(st
     nodes = studio.graphql("""{ assetNodes { assetKey { path } groupName
         assetChecksOrError { ... on AssetChecks { checks { name jobNames } } } } }""")["assetNodes"]
     asset_names = sorted(n["assetKey"]["path"][0] for n in nodes)
-    assert len(asset_names) == 9
+    assert len(asset_names) == 10
     episodes_group = [n for n in nodes if n["groupName"] == "episodes"]
     assets = [n["assetKey"] for n in episodes_group]
     # the UI selects an asset's checks with it (approved_frames cannot run without them)

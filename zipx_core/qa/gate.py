@@ -58,8 +58,13 @@ class ShotOutcome(BaseModel):
     scene_number: int
     status: str = Field(description="approved | review")
     take: Take = Field(description="the take that goes into the episode")
-    attempts: int
+    attempts: int = Field(description="takes generated for this shot (a reviewer's approval adds none)")
     reason: str = ""
+    review_decision: str = Field("", description="the reviewer's call this outcome follows: approve | regenerate; "
+                                 "empty when the gate decided alone")
+    reviewer: str = Field("", description="who made that call")
+    reviewed_at: str = Field("", description="when (UTC, ISO 8601)")
+    review_note: str = Field("", description="the reviewer's note (a regeneration's goes into its request)")
 
 
 class SceneFailure(BaseModel):
@@ -278,16 +283,35 @@ class Gate:
 
     def _outcome(self, track: _Shot) -> ShotOutcome:
         verdict, take = track.history[0]
-        decision = track.decision
-        if decision and not verdict.passed and decision.decision == "approve":
-            return ShotOutcome(shot_id=track.shot_id, scene_number=track.scene_number, status="approved", take=decision.take or take,
-                               attempts=0, reason=f"approved in review {decision.decided_at}")
+        decision = track.decision if track.decision and not verdict.passed else None  # applied to a failed first take only
+        made = dict(shot_id=track.shot_id, scene_number=track.scene_number, attempts=track.attempt, **_reviewed(decision))
+        if decision and decision.decision == "approve":
+            return ShotOutcome(**made, status="approved", take=decision.take or take, reason=_review_reason(decision))
         passed = [(v, t) for v, t in track.history if v.passed]
         if passed:
-            return ShotOutcome(shot_id=track.shot_id, scene_number=track.scene_number, status="approved", take=passed[-1][1],
-                               attempts=track.attempt)
+            reason = f"passed on the reviewer's regeneration; {_review_reason(decision)}" if decision else ""
+            return ShotOutcome(**made, status="approved", take=passed[-1][1], reason=reason)
         best_verdict, best_take = max(track.history, key=lambda pair: pair[0].continuity)
         why = "scene aborted early" if track.aborted else f"failed {track.attempt} attempts"
+        if decision:  # a regeneration: tried as the attempt beyond the limit, unless the budget stopped the rounds first
+            tried = "tried" if track.attempt > self.config.max_attempts else "not tried"
+            why += f" (the reviewer's regeneration {tried}: {_review_reason(decision)})"
         made_none = f"; no take from {'; '.join(track.failures)}" if track.failures else ""
-        return ShotOutcome(shot_id=track.shot_id, scene_number=track.scene_number, status="review", take=best_take,
-                           attempts=track.attempt, reason=f"{why}; best take kept (continuity {best_verdict.continuity}){made_none}")
+        return ShotOutcome(**made, status="review", take=best_take,
+                           reason=f"{why}; best take kept (continuity {best_verdict.continuity}){made_none}")
+
+
+def _reviewed(decision: ReviewDecision | None) -> dict:
+    """The reviewer's call as ShotOutcome fields: what, who, when, the note."""
+    if decision is None:
+        return {}
+    return dict(review_decision=decision.decision, reviewer=decision.reviewer, reviewed_at=decision.decided_at,
+                review_note=decision.note)
+
+
+def _review_reason(decision: ReviewDecision) -> str:
+    """e.g. 'approved in review by Ana at 2026-12-03T10:00:00+00:00: reads fine'."""
+    done = "approved in review" if decision.decision == "approve" else "regeneration asked in review"
+    given = f" (given on {decision.replanned_from} before its scene was re-planned)" if decision.replanned_from else ""
+    note = f": {decision.note}" if decision.note else ""
+    return f"{done} by {decision.reviewer or 'a reviewer'} at {decision.decided_at or 'an unrecorded time'}{given}{note}"

@@ -4,7 +4,9 @@ Each scene opens on an establishing shot (ELS outside, LS inside), action paragr
 become action beats (MS, or LS when many are in frame or things move), and dialogue is
 covered on the speaker, alternating MCU and CU, closer as the emotion rises.
 Shot ids are `{episode}-sc{scene:03d}-{n:02d}`: the same script gives the same ids, and
-re-planning one scene leaves the ids of the others alone.
+re-planning one scene leaves the ids of the others alone. A re-planned scene's shots are
+`{episode}-sc{scene:03d}-r{round}-{n:02d}`: the id seeds generation, so each plan is a new
+request; `replan_renames` says which earlier ids each of them replaced.
 """
 
 from __future__ import annotations
@@ -205,23 +207,44 @@ WIDER = {ShotType.ECU: ShotType.CU, ShotType.CU: ShotType.MCU, ShotType.MCU: Sho
 OTHER_ROUTE = {"happyhorse": "kling", "kling": "veo3", "veo3": "seedance", "seedance": "kling"}
 
 
+def _replanned_id(episode_key: str, scene_number: int, round_number: int, n: int) -> str:
+    return f"{episode_key}-sc{scene_number:03d}-r{round_number}-{n:02d}"
+
+
+def _replan_groups(shots: list[Shot], round_number: int, episode_key: str) -> list[list[Shot]]:
+    """Each shot's re-planned parts (one, or two for a long action shot), numbered on."""
+    groups: list[list[Shot]] = []
+    for shot in shots:
+        parts = 2 if shot.duration_s >= 4 and not shot.dialogue else 1
+        first = sum(map(len, groups)) + 1
+        groups.append([shot.model_copy(update={
+            "shot_id": _replanned_id(episode_key, shot.scene_number, round_number, first + part),
+            "characters": shot.characters[:1],
+            "shot_type": WIDER[shot.shot_type],
+            "duration_s": round(shot.duration_s / parts, 2),
+            "route": OTHER_ROUTE.get(shot.route, shot.route),
+        }) for part in range(parts)])
+    return groups
+
+
 def replan_scene(shots: list[Shot], round_number: int, episode_key: str) -> list[Shot]:
     """A scene whose set-up failed, planned again so that what failed changes: one
     person per shot (simpler blocking), one size wider (other framing), long action
     shots split in two, and the next model in the fallback order (another route).
     Ids carry the round, so the new shots are new requests."""
-    replanned: list[Shot] = []
-    for shot in shots:
-        parts = 2 if shot.duration_s >= 4 and not shot.dialogue else 1
-        for _ in range(parts):
-            replanned.append(shot.model_copy(update={
-                "shot_id": f"{episode_key}-sc{shot.scene_number:03d}-r{round_number}-{len(replanned) + 1:02d}",
-                "characters": shot.characters[:1],
-                "shot_type": WIDER[shot.shot_type],
-                "duration_s": round(shot.duration_s / parts, 2),
-                "route": OTHER_ROUTE.get(shot.route, shot.route),
-            }))
-    return replanned
+    return [part for group in _replan_groups(shots, round_number, episode_key) for part in group]
+
+
+def replan_renames(shots: list[Shot], rounds: int, episode_key: str) -> dict[str, list[str]]:
+    """Every id an earlier plan gave the scene's shots -> the ids they have after `rounds`
+    re-plans: a first-plan shot maps to all its parts; an earlier re-plan split the same
+    shots the same way, so its ids map part to part."""
+    now = _replan_groups(shots, rounds, episode_key)
+    renamed = {shot.shot_id: [part.shot_id for part in parts] for shot, parts in zip(shots, now)}
+    current = [part for parts in now for part in parts]
+    for earlier in range(1, rounds):
+        renamed |= {old.shot_id: [new.shot_id] for old, new in zip(replan_scene(shots, earlier, episode_key), current)}
+    return renamed
 
 
 def plan_episode(script: Script, episode_key: str, bibles: Bibles, drama: str, config: PlanningConfig = PlanningConfig(),
@@ -237,3 +260,15 @@ def plan_episode(script: Script, episode_key: str, bibles: Bibles, drama: str, c
         rounds = (replans or {}).get(scene.number, 0)
         shots += replan_scene(planned, rounds, episode_key) if rounds else planned
     return Storyboard(drama=drama, episode=episode_key, title=episode.title, shots=shots)
+
+
+def episode_renames(script: Script, episode_key: str, bibles: Bibles, replans: dict[int, int],
+                    config: PlanningConfig = PlanningConfig()) -> dict[str, list[str]]:
+    """For the whole episode: every id a re-plan retired -> the ids its shot has now."""
+    episode = script.episode(episode_key)
+    if episode is None or not any(replans.values()):
+        return {}
+    renamed, names = {}, _NameIndex(bibles)
+    for scene in (s for s in episode.scenes if replans.get(s.number)):
+        renamed |= replan_renames(plan_scene(scene, episode_key, bibles, config, names), replans[scene.number], episode_key)
+    return renamed

@@ -20,11 +20,13 @@ from zipx_core.lipsync import LipSyncSettings, lip_sync_shots
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
-from zipx_core.models import Bibles, CharacterBibles, EpisodeAudio, KeyframeSet, ReferenceSet, SceneBibles, Script, Storyboard
+from zipx_core.models import (Bibles, CharacterBibles, EpisodeAudio, EpisodeManifest, KeyframeSet, ReferenceSet, SceneBibles,
+                              Script, Storyboard)
 from zipx_core.qa.gate import GateReport
 from zipx_core.storyboard import plan_episode
-from zipx_core.storyboard.replans import record_replans
-from zipx_dagster.metadata import markdown_table, png_markdown
+from zipx_core.storyboard.planner import episode_renames
+from zipx_core.storyboard.replans import record_renames, record_replans
+from zipx_dagster.metadata import cost_rollup, markdown_table, png_markdown, table
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions
 from zipx_dagster.room.links import room_link
 from zipx_dagster.resources import ArtifactStore, Generation, LocalFailures, RenderConfig, ScriptInbox, TextToSpeech
@@ -44,38 +46,46 @@ class StoryboardConfig(dg.Config):
     group_name="episodes",
     kinds={"python", "pydantic"},
     owners=OWNERS,
-    description="The episode's shots: type, characters in frame, emotion, physics, duration and route, with stable ids.",
+    description="The episode's shots: type, characters in frame, emotion, physics, duration and route, with stable ids. "
+    "A re-planned scene's shots are new requests with new ids; `renamed_shots` (and the store) map each old id to them, "
+    "and review decisions follow.",
 )
 def storyboard(
     context: dg.AssetExecutionContext, config: StoryboardConfig, drama_script: Script, character_bible: CharacterBibles,
     scene_bible: SceneBibles, artifacts: ArtifactStore,
 ):
     drama, episode = drama_and_episode(context)
-    replans = record_replans(artifacts.store(), drama, episode, config.replan)
-    board = plan_episode(drama_script, episode, Bibles.of(character_bible, scene_bible), drama, replans=replans)
+    store, bibles = artifacts.store(), Bibles.of(character_bible, scene_bible)
+    replans = record_replans(store, drama, episode, config.replan)
+    board = plan_episode(drama_script, episode, bibles, drama, replans=replans)
     if board is None:
         context.log.info(f"{drama} has no episode {episode}: nothing to plan")
         return
-    yield dg.Output(
-        board,
-        metadata={
-            "review_room": room_link(f"/drama/{drama}/{episode}/storyboard"),
-            "title": board.title,
-            "shot_count": len(board.shots),
-            "duration_s": round(board.duration_s, 2),
-            "shot_types": dict(Counter(s.shot_type.value for s in board.shots)),
-            "routes": dict(Counter(s.route for s in board.shots)),
-            "replanned_scenes": {str(k): v for k, v in replans.items()},
-            "shots": markdown_table(
-                ["shot", "type", "in frame", "emotion", "physics", "route", "seconds"],
-                [
-                    [s.shot_id, s.shot_type.value, ", ".join(s.characters), s.emotional_intensity,
-                     ", ".join(s.physics_elements), s.route, s.duration_s]
-                    for s in board.shots
-                ],
-            ),
-        },
-    )
+    renamed = episode_renames(drama_script, episode, bibles, replans)
+    record_renames(store, drama, episode, renamed)  # decisions and links on the old ids follow it
+    yield dg.Output(board, metadata=_storyboard_metadata(board, replans, renamed))
+
+
+SHOT_COLUMNS = {"shot": "string", "scene": "int", "type": "string", "in frame": "string", "emotion": "float",
+                "physics": "string", "route": "string", "seconds": "float"}
+
+
+def _storyboard_metadata(board: Storyboard, replans: dict[int, int], renamed: dict[str, list[str]]) -> dict:
+    """Counts, every shot as a sortable table, and which ids the re-planned shots replaced."""
+    return {
+        "review_room": room_link(f"/drama/{board.drama}/{board.episode}/storyboard"),
+        "title": board.title,
+        "shot_count": len(board.shots),
+        "duration_s": round(board.duration_s, 2),
+        "shot_types": dict(Counter(s.shot_type.value for s in board.shots)),
+        "routes": dict(Counter(s.route for s in board.shots)),
+        "replanned_scenes": {str(k): v for k, v in replans.items()},
+        "shots": table(SHOT_COLUMNS, [[s.shot_id, s.scene_number, s.shot_type.value, s.characters, s.emotional_intensity,
+                                       s.physics_elements, s.route, s.duration_s] for s in board.shots]),
+        "renamed_shots": table({"earlier id": "string", "now": "string"},
+                               [[old, new] for old, new in sorted(renamed.items())],
+                               notes={"earlier id": "an id a re-plan retired; decisions and links on it follow to `now`"}),
+    }
 
 
 @dg.asset(
@@ -230,6 +240,7 @@ def episode(
     artifacts: ArtifactStore,
     render: RenderConfig,
     inbox: ScriptInbox,
+    generation: Generation,
 ):
     store = artifacts.store()
     timed = apply_speech_timing(storyboard, episode_audio)
@@ -258,11 +269,24 @@ def episode(
             "join_method": manifest.join_method,
             "subtitles": dg.MetadataValue.path(str(store.path(manifest.subtitles_srt_uri))),
             "timeline": dg.MetadataValue.path(str(store.path(manifest.timeline.otio_uri))),
-            "timeline_exports": sorted(manifest.timeline.exports),
+            "files": table(FILE_COLUMNS, [[kind, str(store.path(uri)), uri] for kind, uri in _episode_files(manifest)]),
+            "timeline_failures": manifest.timeline.failures,
             "awaiting_review": len(manifest.awaiting_review),
             "music": str(source or "none"),
             "music_ducking_db": music.ducking_db if music else None,
-            "stems": manifest.stems,
-            "cost_usd": manifest.total_cost_usd,
+            **cost_rollup(store, drama, episode, generation.budget_episode_usd, generation.budget_drama_usd),
         },
     )
+
+
+FILE_COLUMNS = {"file": "string", "path": "string", "uri": "string"}
+
+
+def _episode_files(manifest: EpisodeManifest) -> list[tuple[str, str]]:
+    """(what, artifact URI) of everything the episode delivers: the video, subtitles, every
+    timeline export and the stems."""
+    files = [("video", manifest.video_uri), ("subtitles srt", manifest.subtitles_srt_uri),
+             ("subtitles vtt", manifest.subtitles_vtt_uri), ("timeline otio", manifest.timeline.otio_uri)]
+    files += [(f"timeline {name}", uri) for name, uri in sorted(manifest.timeline.exports.items())]
+    files += [(f"stem {name}", uri) for name, uri in sorted(manifest.stems.items())]
+    return [(kind, uri) for kind, uri in files if uri]

@@ -1,5 +1,7 @@
 """Reference frames (per drama) and the quality gate's approved pool (per episode)."""
 
+import warnings
+
 import dagster as dg
 
 from zipx_core.audio import apply_speech_timing
@@ -9,12 +11,13 @@ from zipx_core.keyframes import KeyframeMaker, offline_setup
 from zipx_core.models import (Bibles, CharacterBibles, EpisodeAudio, KeyframeSet, ReferenceSet, SceneBibles, Script, ShotsManifest,
                               Storyboard)
 from zipx_core.prompting import shot_requests
-from zipx_core.qa.gate import Gate, GateConfig
+from zipx_core.qa.gate import Gate, GateConfig, GateReport
 from zipx_core.qa.references import approve_still, references_for_drama
 from zipx_core.stills import StillFailed
-from zipx_core.qa.review import record_decisions
+from zipx_core.qa.review import record_decisions, superseded_decisions
+from zipx_core.storyboard.replans import current_ids
 from zipx_dagster.gpu import QA_POOL, qa_op_tags
-from zipx_dagster.metadata import markdown_table, png_markdown
+from zipx_dagster.metadata import markdown_table, png_markdown, verdicts_table
 from zipx_dagster.room.links import room_link
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions, drama_partitions
 from zipx_dagster.resources import ArtifactStore, ClipModel, Generation, LocalFailures, RenderConfig
@@ -150,14 +153,27 @@ class ReviewConfig(dg.Config):
 
     approve: list[str] = []
     regenerate: dict[str, str] = {}
+    reviewer: str = "launchpad"  # who decides: recorded with each decision above
 
 
-CHECKS = [
-    dg.AssetCheckSpec("continuity_pass_rate", asset="approved_frames", description="share of first takes that pass the whole gate"),
-    dg.AssetCheckSpec("drift_left_in_pool", asset="approved_frames", blocking=True,
-                      description="approved takes below their continuity threshold (must be none)"),
-    dg.AssetCheckSpec("shots_awaiting_review", asset="approved_frames", description="shots that failed three attempts"),
-]
+AWAITING_REVIEW_TAG = "zipx/awaiting_review"  # on a run that left shots for a person: how many
+
+
+def _checks() -> list[dg.AssetCheckSpec]:
+    """The gate's checks, per (drama, episode) partition: each result names its episode."""
+    with warnings.catch_warnings():  # a partitioned check is a preview in 1.13
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec("continuity_pass_rate", asset="approved_frames", partitions_def=drama_episode_partitions,
+                              description="share of first takes that pass the whole gate"),
+            dg.AssetCheckSpec("drift_left_in_pool", asset="approved_frames", blocking=True, partitions_def=drama_episode_partitions,
+                              description="approved takes below their continuity threshold (must be none)"),
+            dg.AssetCheckSpec("shots_awaiting_review", asset="approved_frames", partitions_def=drama_episode_partitions,
+                              description="shots that failed three attempts and wait for a person (a warning while any do)"),
+        ]
+
+
+CHECKS = _checks()
 
 
 @dg.asset(
@@ -185,9 +201,11 @@ def approved_frames(
     artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel, generation: Generation,
 ):
     drama, episode = drama_and_episode(context)
+    store, renderer = artifacts.store(), failures.renderer()
+    if wrong := _not_planned(store, storyboard, [*config.approve, *config.regenerate]):
+        raise dg.Failure(description=f"ReviewConfig: {wrong}; decide on the shots as they are planned now")
     embedder, note = clip.load()
     context.log.info(f"continuity embedder: {embedder.name} ({note})")
-    store, renderer = artifacts.store(), failures.renderer()
     timed = apply_speech_timing(storyboard, episode_audio)
     retake = retake_function(timed, store, render.settings(generation), generation.settings(),
                              renderer, generation.providers, reference_url=getattr(store, "presigned_url", None))
@@ -199,16 +217,47 @@ def approved_frames(
         if done == total or done % 10 == 0:
             context.log.info(f"{drama} {episode}: gate {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
-    decisions = record_decisions(store, drama, episode, config.approve, config.regenerate)
+    decisions = record_decisions(store, drama, episode, config.approve, config.regenerate, config.reviewer)
     report = gate.run(timed, shots, on_progress=progress, decisions=decisions)
-    summary, below, review = report.summary(), report.drift_in_pool(), sorted(report.awaiting_review)
-    yield dg.Output(report, metadata={
-        "embedder": f"{report.embedder}: {report.embedder_note}", **summary,
-        "verdicts": markdown_table(["shot", "status", "attempts", "continuity", "fixed", "reason"], report.verdict_rows()),
-    })
-    pass_rate = summary["first_attempt_pass_rate"]
+    yield dg.Output(report, metadata=_gate_metadata(store, report))
+    review = sorted(report.awaiting_review)
+    if review:  # the run says so, not only the asset: the runs list filters on the tag
+        context.instance.add_run_tags(context.run.run_id, {AWAITING_REVIEW_TAG: str(len(review))})
+        context.log.warning(f"{drama} {episode}: {len(review)} shots await review: {', '.join(review)}")
+    yield from _gate_checks(report)
+
+
+def _not_planned(store, storyboard: Storyboard, shot_ids: list[str]) -> str:
+    """What is wrong with launchpad decisions on shots the storyboard does not have (a re-plan renamed them, or a typo)."""
+    planned, wrong = {s.shot_id for s in storyboard.shots}, []
+    for shot_id in (s for s in shot_ids if s not in planned):
+        now = current_ids(store, storyboard.drama, storyboard.episode, shot_id)
+        wrong.append(f"{shot_id} was re-planned as {', '.join(now)}" if now != [shot_id] else f"no shot {shot_id}")
+    return "; ".join(wrong)
+
+
+def _gate_metadata(store, report: GateReport) -> dict:
+    """The gate's figures, every shot's outcome with the reviewer's call, and decisions a re-plan set aside."""
+    superseded = superseded_decisions(store, report.drama, report.episode)
+    return {
+        "review_room": room_link(f"/drama/{report.drama}/{report.episode}/review"),
+        "embedder": f"{report.embedder}: {report.embedder_note}", **report.summary(),
+        "reviewer_decisions": sum(bool(o.review_decision) for o in report.outcomes),
+        "superseded_decisions": [f"{d.decision} {d.shot_id} by {d.reviewer or 'a reviewer'}" for d in superseded],
+        "verdicts": verdicts_table(report),
+    }
+
+
+def _gate_checks(report: GateReport):
+    """The three checks' results for this partition (Dagster records which one)."""
+    pass_rate, below, review = round(report.first_attempt_pass_rate, 3), report.drift_in_pool(), sorted(report.awaiting_review)
+    where = f"{report.drama} {report.episode}"
     yield dg.AssetCheckResult(check_name="continuity_pass_rate", passed=pass_rate >= 0.5, severity=dg.AssetCheckSeverity.WARN,
                               metadata={"pass_rate": pass_rate})
     yield dg.AssetCheckResult(check_name="drift_left_in_pool", passed=not below, metadata={"shots": below})
-    yield dg.AssetCheckResult(check_name="shots_awaiting_review", passed=not review, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"count": len(review), "shots": ", ".join(review)})
+    yield dg.AssetCheckResult(
+        check_name="shots_awaiting_review", passed=not review, severity=dg.AssetCheckSeverity.WARN,
+        description=f"{where}: {len(review)} shots await a reviewer" if review else f"{where}: none await a reviewer",
+        metadata={"count": len(review), "shots": ", ".join(review),
+                  "review_room": room_link(f"/drama/{report.drama}/{report.episode}/review")},
+    )
