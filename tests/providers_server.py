@@ -540,12 +540,15 @@ def _handler(fake: FakeProviders):
 
 
 def _video_ask(provider: str, path: str, body: dict) -> tuple[float, str | None]:
-    """A video request's length and first frame (as sent), its documented shape checked."""
+    """A video request's length and the picture its clip starts from (as sent: the first
+    frame, else the first reference image, whose subject a reference-to-video model puts
+    in the clip), its documented shape checked."""
     if provider == "veo3":
         assert path.endswith(":predictLongRunning"), path
         instance = body["instances"][0]
         assert not ("image" in instance and "referenceImages" in instance), "Veo: image and references are exclusive"
-        return body["parameters"]["durationSeconds"], (instance.get("image") or {}).get("bytesBase64Encoded")
+        start = instance.get("image") or next((r["image"] for r in instance.get("referenceImages", [])), {})
+        return body["parameters"]["durationSeconds"], start.get("bytesBase64Encoded")
     if provider == "kling":
         assert body["duration"] in ("5", "10"), body["duration"]
         assert path.endswith("/image2video") == ("image" in body), path
@@ -555,13 +558,13 @@ def _video_ask(provider: str, path: str, body: dict) -> tuple[float, str | None]
         assert body["content"][0]["type"] == "text"
         roles = [item.get("role") for item in body["content"][1:]]
         assert "first_frame" not in roles or roles == ["first_frame"], roles  # not mixed with references
-        first = [item["image_url"]["url"] for item in body["content"] if item.get("role") == "first_frame"]
+        first = [item["image_url"]["url"] for item in body["content"] if item.get("role") in ("first_frame", "reference_image")]
         return body["duration"], first[0] if first else None
     assert body["model"].startswith("happyhorse-") and "prompt" in body["input"], body
     media = body["input"].get("media", [])
     if body["model"].endswith("-i2v"):
         assert [m["type"] for m in media] == ["first_frame"] and "ratio" not in body["parameters"], body
-    return body["parameters"]["duration"], next((m["url"] for m in media if m["type"] == "first_frame"), None)
+    return body["parameters"]["duration"], next((m["url"] for m in media if m["type"] in ("first_frame", "reference_image")), None)
 
 
 def _poll_answer(provider: str, task_id: str, running: bool, outcome: str | None, video: str) -> dict:

@@ -138,14 +138,15 @@ def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int 
 def shot_requests(storyboard: Storyboard, bibles: Bibles, width: int, height: int, fps: int = 24,
                   keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None) -> list[GenerationRequest]:
     """Each shot's generation request, built here for generation and the gate alike (their
-    request hashes must agree). A keyframe-first shot carries its approved keyframe (the
-    clip's first frame) and the locked stills of who is in it (for reference-to-video)."""
+    request hashes must agree). With the locked stills given, each shot carries those of
+    who is in it (for reference-to-video models); keyframe-first, its approved keyframe
+    too (the clip's first frame; models that take one drop the references)."""
     requests = []
     for shot in storyboard.shots:
         request = build_request(shot, bibles, width, height, fps)
+        stills = [u for c in shot.characters for u in references.characters.get(c, [])[:2]] if references else []
         keyframe = keyframes.uri_of(shot.shot_id) if keyframes else None
-        if keyframe:
-            stills = [u for c in shot.characters for u in (references.characters.get(c, [])[:2] if references else [])]
+        if stills or keyframe:
             request = request.model_copy(update={"keyframe_uri": keyframe, "reference_frames": stills or request.reference_frames})
         requests.append(request)
     return requests
