@@ -160,7 +160,7 @@ class FakeProviders:
 
     def image(self, prompt: str, seed: int, references: list[str], drift: bool = False) -> bytes:
         """A PNG of the frame: the first readable reference resized, or, without one, a block on a
-        gradient in three colours from a hash of the prompt; mild seed noise. Each channel is
+        gradient in three colours from a hash of the prompt; shifted a little by the seed. Each channel is
         kept mid-dark or mid-bright: inverting it always shows, and video coding keeps its hue
         (the gate's colour embedder reads chromaticity, which is unstable near black)."""
         pictures = (_picture(_image_bytes(reference), self.width, self.height) for reference in references)
@@ -172,8 +172,10 @@ class FakeProviders:
             picture = np.broadcast_to(c1 + (c2 - c1) * across, (self.height, self.width, 3)).copy()
             block = np.s_[self.height // 4: self.height // 4 + self.height // 2, self.width // 3: -self.width // 3]
             picture[block] = c3 + (c1 - c3) * down
-        noise = np.random.default_rng(seed).integers(-2, 3, (self.height, self.width, 3))
-        pixels = np.clip(picture + noise, 0, 255).astype(np.uint8)
+        # the seed shifts each channel a little, evenly: a per-pixel noise would be detail
+        # video coding smooths away, and the gate would read the clip as blurred
+        shift = np.random.default_rng(seed).integers(-2, 3, 3)
+        pixels = np.clip(picture + shift, 0, 255).astype(np.uint8)
         return _png(255 - pixels if drift else pixels)
 
     def new_task(self, provider: str, body: dict, duration_s: float, first_frame: bytes | None = None,
