@@ -15,12 +15,35 @@ before (image2video takes one image, so other references cannot be sent)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import jwt
 
 from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
 
 POLICY_CODES = {1300, 1301}
+PolicyCheck = Callable[[HostedProvider, str, str], Exception | None]
+
+
+def refused_by_policy(client: HostedProvider, task_id: str, message: str) -> Exception | None:
+    if any(word in message.lower() for word in ("risk", "policy", "sensitive")):
+        return ContentPolicyRejected(client.name, f"task {task_id}: content refused: {message}")
+    return None
+
+
+def task_state(client: HostedProvider, task_id: str, answer: dict, results: str,
+               refused: PolicyCheck = refused_by_policy) -> TaskState:
+    """A Kling task poll's answer read the same way for every Kling API (videos, images,
+    lip-sync): the first result's URL, still running, or the failure typed by `refused`."""
+    status = client.field(answer, "data", "task_status")
+    if status == "succeed":
+        return TaskState("succeeded", client.field(answer, "data", "task_result", results, 0, "url"), status)
+    if status in ("submitted", "processing"):
+        return TaskState("running", raw_status=status)
+    if status == "failed":
+        message = answer["data"].get("task_status_msg") or "failed"
+        raise refused(client, task_id, message) or TaskFailed(client.name, f"task {task_id} failed: {message}")
+    raise TaskFailed(client.name, f"task {task_id}: unknown status {status!r}")
 
 
 def jwt_token(access_key: str, secret_key: str, now: float | None = None) -> str:
@@ -80,15 +103,4 @@ class KlingProvider(HostedProvider):
         return f"{route}/{self.field(answer, 'data', 'task_id')}"  # the poll needs the route
 
     async def poll(self, task_id: str) -> TaskState:
-        answer = await self.call("GET", f"v1/videos/{task_id}")
-        status = self.field(answer, "data", "task_status")
-        if status == "succeed":
-            return TaskState("succeeded", self.field(answer, "data", "task_result", "videos", 0, "url"), status)
-        if status == "failed":
-            message = answer["data"].get("task_status_msg") or "failed"
-            if any(word in message.lower() for word in ("risk", "policy", "sensitive")):
-                raise ContentPolicyRejected(self.name, f"task {task_id}: content refused: {message}")
-            raise TaskFailed(self.name, f"task {task_id} failed: {message}")
-        if status in ("submitted", "processing"):
-            return TaskState("running", raw_status=status)
-        raise TaskFailed(self.name, f"task {task_id}: unknown status {status!r}")
+        return task_state(self, task_id, await self.call("GET", f"v1/videos/{task_id}"), "videos")

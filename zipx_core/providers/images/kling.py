@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import logging
 
-from zipx_core.providers.base import ContentPolicyRejected, TaskFailed, TaskState
+from zipx_core.providers.base import TaskState
 from zipx_core.providers.images.base import AsyncImageProvider, ImageJob
-from zipx_core.providers.kling import POLICY_CODES, KlingProvider, jwt_token
+from zipx_core.providers.kling import POLICY_CODES, KlingProvider, jwt_token, task_state
 
 log = logging.getLogger("zipx.providers")
 PROMPT_LIMIT = 2500
@@ -84,15 +84,4 @@ class KlingImageProvider(AsyncImageProvider):
         return f"{route}/{self.field(answer, 'data', 'task_id')}"  # the poll needs the route
 
     async def poll(self, task_id: str) -> TaskState:
-        answer = await self.call("GET", f"v1/images/{task_id}")
-        status = self.field(answer, "data", "task_status")
-        if status == "succeed":
-            return TaskState("succeeded", self.field(answer, "data", "task_result", "images", 0, "url"), status)
-        if status in ("submitted", "processing"):
-            return TaskState("running", raw_status=status)
-        if status == "failed":
-            message = answer["data"].get("task_status_msg") or "failed"
-            if any(word in message.lower() for word in ("risk", "policy", "sensitive")):
-                raise ContentPolicyRejected(self.name, f"task {task_id}: content refused: {message}")
-            raise TaskFailed(self.name, f"task {task_id} failed: {message}")
-        raise TaskFailed(self.name, f"task {task_id}: unknown status {status!r}")
+        return task_state(self, task_id, await self.call("GET", f"v1/images/{task_id}"), "images")
