@@ -2,23 +2,33 @@
 
   zipx parse FILE [--json]        the parsed Script (a summary, or JSON)
   zipx bible FILE [--json]        character and scene bibles
-  zipx storyboard FILE [--episode ep01] [--json]
+  zipx storyboard FILE [--episode ep01] [--quality balanced] [--without PROVIDER ...] [--json]
+                                  each shot's route, estimated cost and why it goes there
+  zipx run FILE ... [--music FILE] [--vertical] [--home DIR]
+                                  the drama through the Dagster jobs, as `python -m zipx_dagster.demo`
   zipx calibrate FILE [--store DIR]   continuity thresholds at the equal error rate
-  zipx review list | approve D E SHOT | regenerate D E SHOT --note "..."
-  zipx tasks unknown | release HASH   submissions whose answer was lost; release one once checked
+  zipx review list | approve D E SHOT [--by NAME] | regenerate D E SHOT --note "..." [--by NAME]
+                                  shots awaiting a person; decisions recorded with who, when, why
+  zipx tasks list | unknown | release HASH
+                                  hosted tasks (video and image); submissions whose answer was lost,
+                                  released once a person has checked the provider's console
   zipx cast export DRAMA [--out FILE] | import DRAMA FILE [--approve ID ...] | show DRAMA
                                   the cast sheet: the bibles as a YAML file a person edits
   zipx stills list DRAMA | approve DRAMA SLOT CANDIDATE [--by NAME] | reroll DRAMA CHARACTER_ID
                                   reference still slots: their scored candidates, a person's choice
-A bad script exits with status 2 and the ScriptError's file, line and reason.
+review, tasks, cast and stills act on the store the runs use: --home's (else $ZIPX_HOME,
+else ./.zipx), or S3 when ZIPX_S3_BUCKET is set.
+A bad script, or a request refused, exits with status 2 and says why.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,8 +38,14 @@ from zipx_core.manifests import ManifestError
 from zipx_core import room_data
 from zipx_core.naming import slug
 from zipx_core.room_data import RoomError
+from zipx_core.routing import FALLBACKS, Quality
 from zipx_core.script import ScriptError, load_drama
+from zipx_core.storage import StorageError
 from zipx_core.storyboard import plan_episode
+
+
+class CliError(ValueError):
+    """A request the CLI refuses; the message says why (exit status 2)."""
 
 
 def _parse(args) -> str:
@@ -70,7 +86,49 @@ def _bible(args) -> str:
     return "\n".join(lines)
 
 
+# Why the seed's policy (zipx_core.routing.route_shot) sends a shot to each provider.
+POLICY_REASONS = {
+    "happyhorse": "emotional close-up (intensity {intensity:.2f})",
+    "kling": "physics and action ({physics})",
+    "veo3": "cinematic wide shot",
+    "seedance": "the cheap default",
+}
+
+
+def _route_reason(shot, route, quality) -> str:
+    """The policy's reason for the intended provider, and where the shot falls back to
+    (at what cost) and why, when it does."""
+    from zipx_core.providers import CAPABILITIES
+    from zipx_core.routing import all_on
+
+    reason = POLICY_REASONS[route.intended].format(intensity=shot.emotional_intensity,
+                                                   physics=", ".join(shot.physics_elements) or "physics")
+    if route.provider != route.intended:
+        cost = f" (${all_on(route.provider, shot, quality, CAPABILITIES):.3f})" if route.provider in CAPABILITIES else ""
+        reason += f"; renders on {route.provider}{cost}: {route.reason}"
+    return reason
+
+
+def _board_lines(board, quality, available: set[str]) -> list[str]:
+    """The episode's shots, each with its route, model, estimated cost and reason."""
+    from zipx_core.providers import CAPABILITIES
+    from zipx_core.routing import all_on, plan_route
+
+    routes = [plan_route(s, quality, CAPABILITIES, available) for s in board.shots]
+    estimated = sum(r.estimated_cost_usd for r in routes)
+    all_veo = sum(all_on("veo3", s, quality, CAPABILITIES) for s in board.shots)
+    lines = [f"{board.episode}  {board.title}: {len(board.shots)} shots, {board.duration_s:.1f}s; "
+             f"estimated ${estimated:.2f} at {quality.value} (all on Veo 3: ${all_veo:.2f})"]
+    for s, route in zip(board.shots, routes):
+        lines.append(f"  {s.shot_id}  {s.shot_type.value:<3} {s.duration_s:>5.2f}s  {route.intended:<10} "
+                     f"{route.intended_model:<30} ${route.estimated_cost_usd:>6.3f}  {', '.join(s.characters) or '-'}: "
+                     f"{_route_reason(s, route, quality)}")
+    return lines
+
+
 def _storyboard(args) -> str:
+    from zipx_core.providers import HOSTED
+
     script, drama, bibles = _drama(args.file)
     keys = [args.episode] if args.episode else [e.key for e in script.episodes]
     boards = [plan_episode(script, key, bibles, drama) for key in keys]
@@ -78,11 +136,10 @@ def _storyboard(args) -> str:
         raise SystemExit(f"error: {args.file}: no episode {args.episode}; it has {[e.key for e in script.episodes]}")
     if args.json:
         return json.dumps([b.model_dump(mode="json") for b in boards], indent=2)
-    lines = []
+    available = set(HOSTED) - set(args.without or [])
+    lines = [] if not args.without else [f"as if {', '.join(sorted(args.without))} had no key or were down"]
     for board in boards:
-        lines.append(f"{board.episode}  {board.title}: {len(board.shots)} shots, {board.duration_s:.1f}s")
-        for s in board.shots:
-            lines.append(f"  {s.shot_id}  {s.shot_type.value:<3} {s.duration_s:>5.2f}s  {s.route:<10} {', '.join(s.characters)}")
+        lines += _board_lines(board, Quality(args.quality), available)
     return "\n".join(lines)
 
 
@@ -110,50 +167,149 @@ def _calibrate(args) -> str:
     return "\n".join(lines)
 
 
+HOME_HELP = ("ZipX home (default $ZIPX_HOME or .zipx): its manifests and artifact store "
+             "(on S3 when ZIPX_S3_BUCKET is set, as for the runs)")
+
+
 def _home(args) -> Path:
     """--home, else $ZIPX_HOME, else ./.zipx (as the Dagster side resolves it)."""
     return Path(args.home or os.environ.get("ZIPX_HOME", ".zipx"))
 
 
-def _review(args) -> str:
-    from zipx_core.models import Take
-    from zipx_core.qa.review import ReviewDecision, awaiting_review, save_decision
-    from zipx_core.storage import LocalArtifactStore
-
-    home = _home(args)
-    rows = awaiting_review(home / "manifests")
-    if args.action == "list":
-        if not rows:
-            return "no shots awaiting review"
-        return "\n".join(f"{r['drama']} {r['episode']} {r['shot_id']}: {r['reason']}" for r in rows)
-    if not (args.drama and args.episode and args.shot):
-        raise SystemExit("error: approve and regenerate take DRAMA EPISODE SHOT")
-    row = next((r for r in rows if (r["drama"], r["episode"], r["shot_id"]) == (args.drama, args.episode, args.shot)), None)
-    if row is None:
-        raise SystemExit(f"error: {args.drama} {args.episode} {args.shot} is not awaiting review (see `zipx review list`)")
-    take = Take.model_validate(row["take"]) if args.action == "approve" else None
-    decision = ReviewDecision(shot_id=args.shot, decision=args.action, take=take, note=args.note or "")
-    save_decision(LocalArtifactStore(home / "artifacts"), args.drama, args.episode, decision)
-    return f"{args.action} recorded for {args.drama} {args.episode} {args.shot}; re-materialize approved_frames to apply it"
+def _default_reviewer() -> str:
+    """$USER, else the login name the system knows: who decides, unless --by says."""
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except OSError:  # no name for this user id (a bare container): --by is needed
+        return ""
 
 
-def _tasks(args) -> str:
-    """Submissions sent whose answer was lost (the job may exist at the provider): never
-    re-sent by ZipX until a person has checked the provider's console and released it.
-    On the store the runs use (S3 when ZIPX_S3_BUCKET is set)."""
+def _runs_store(args):
+    """The store the runs use (S3 when ZIPX_S3_BUCKET is set, else --home's) and a reader of its manifests."""
+    from zipx_core.manifests import ManifestReader
     from zipx_core.storage import store_from_env
 
     store = store_from_env(_home(args))
-    records = {name: store.get_record("tasks", name) for name in store.list_records("tasks")}
-    unknown = {name: r for name, r in records.items() if r and r.get("state") == "submitting"}
+    return store, ManifestReader(store)
+
+
+def _no_zipx_data(args, store) -> CliError:
+    """The error for a home or bucket that holds no drama: most often the wrong one."""
+    if getattr(store, "bucket", None):
+        where = f"s3://{store.bucket}/{store.prefix + '/' if store.prefix else ''}manifests/"
+        return CliError(f"no ZipX data on {where} (no drama manifests): are ZIPX_S3_BUCKET and ZIPX_S3_PREFIX the runs'?")
+    return CliError(f"no ZipX data in {_home(args).resolve()} (no drama manifests under {store.objects_root / 'manifests'}): "
+                    "give the home the runs use with --home or $ZIPX_HOME")
+
+
+def _review_list(reader, store) -> str:
+    """Each shot awaiting review, with a decision recorded since the last gate run if there is one."""
+    from zipx_core.qa.review import awaiting_review, load_decisions
+
+    rows, decisions = awaiting_review(reader), {}
+    lines = []
+    for r in rows:
+        key = (r["drama"], r["episode"])
+        decisions.setdefault(key, load_decisions(store, *key))
+        decided = decisions[key].get(r["shot_id"])
+        pending = decided and decided.decided_at != r["reviewed_at"]  # given, not yet applied by approved_frames
+        lines.append(f"{r['drama']} {r['episode']} {r['shot_id']}: {r['reason']}" + (
+            f"\n    {decided.decision} recorded by {decided.reviewer or 'someone'} at {decided.decided_at}: "
+            "re-materialize approved_frames to apply it" if pending else ""))
+    return "\n".join(lines) if lines else "no shots awaiting review"
+
+
+def _review(args) -> str:
+    """Shots awaiting a person, and their decisions, on the store the runs use; a home
+    or bucket with no drama in it is an error, not an empty list."""
+    store, reader = _runs_store(args)
+    if not reader.dramas():
+        raise _no_zipx_data(args, store)
+    if args.action == "list":
+        return _review_list(reader, store)
+    if not (args.drama and args.episode and args.shot):
+        raise CliError(f"review {args.action} takes DRAMA EPISODE SHOT (see `zipx review list`)")
+    if not (args.by or "").strip():
+        raise CliError("say who decides: --by NAME (a decision is recorded with the reviewer's name)")
+    made = room_data.decide(reader, store, args.drama, args.episode, args.shot, args.action, args.by, args.note or "")
+    return (f"{args.action} recorded for {args.drama} {args.episode} {args.shot} by {made.reviewer}; "
+            "re-materialize approved_frames to apply it")
+
+
+# The store's records of hosted submissions: their kind and what each names the thing made by.
+TASK_KINDS = {"tasks": ("video", "shot_id"), "image_tasks": ("image", "label")}
+
+
+def _task_records(store) -> list[tuple[str, str, dict]]:
+    """(record kind, request hash, record) of every hosted submission recorded, video and image."""
+    return [(kind, digest, store.get_record(kind, digest) or {}) for kind in TASK_KINDS for digest in store.list_records(kind)]
+
+
+def _age(submitted_at: float | None) -> str:
+    if not submitted_at:
+        return "-"
+    seconds = max(0, time.time() - submitted_at)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _tasks_list(records: list[tuple[str, str, dict]]) -> str:
+    """Every recorded hosted task, newest first; hashes as `zipx tasks release` takes them (a unique prefix)."""
+    states = Counter(r.get("state", "?") for _, _, r in records)
+    lines = [f"{len(records)} hosted tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))]
+    for kind, digest, r in sorted(records, key=lambda t: -(t[2].get("submitted_at") or 0)):
+        what, named_by = TASK_KINDS[kind]
+        lines.append(f"  {digest[:12]}  {what:<5} {r.get('state', '?'):<10} {r.get('provider', '?'):<10} "
+                     f"{r.get('model', '?'):<30} {r.get(named_by) or '-':<18} {r.get('task_id') or '-'}  {_age(r.get('submitted_at'))}")
+    if states["submitting"]:
+        lines.append(f"{states['submitting']} sent with the answer lost: check the provider's console, then `zipx tasks release HASH`")
+    return "\n".join(lines)
+
+
+def _tasks_release(store, unknown: list[tuple[str, str, dict]], wanted: str | None) -> str:
+    """Marks a lost submission not sent, in whichever record kind holds it, so the next run sends it again."""
+    digests = {d for _, d, _ in unknown if wanted and len(wanted) >= 8 and d.startswith(wanted)}
+    if len(digests) != 1:
+        problem = "matches more than one" if digests else "is not a"
+        raise CliError(f"{wanted!r} {problem} submission with an unknown outcome (see `zipx tasks unknown`; "
+                       "give the hash, or its first 8 characters or more)")
+    digest, said = digests.pop(), []
+    for kind, d, record in unknown:
+        if d == digest:
+            store.put_record(kind, d, {**record, "state": "not_sent", "released_by_hand": True})
+            said.append(f"{record.get(TASK_KINDS[kind][1]) or '?'} (on {record.get('provider', '?')})")
+    return f"released {digest}: the next run sends {', '.join(said)} again"
+
+
+def _tasks(args) -> str:
+    """Hosted submissions, video and image, on the store the runs use (S3 when
+    ZIPX_S3_BUCKET is set). One whose answer was lost (the job may exist at the provider)
+    is never re-sent by ZipX until a person has checked the provider's console and released it."""
+    store, reader = _runs_store(args)
+    records = _task_records(store)
+    if not records and not reader.dramas():
+        raise _no_zipx_data(args, store)
+    unknown = [t for t in records if t[2].get("state") == "submitting"]
+    if args.action == "list":
+        return _tasks_list(records) if records else "no hosted tasks recorded (every take so far was rendered offline)"
     if args.action == "unknown":
         if not unknown:
             return "no submissions with an unknown outcome"
-        return "\n".join(f"{digest}  {r['provider']} {r['model']} {r['shot_id']}" for digest, r in unknown.items())
-    if args.hash not in unknown:
-        raise SystemExit(f"error: {args.hash!r} is not a submission with an unknown outcome (see `zipx tasks unknown`)")
-    store.put_record("tasks", args.hash, {**unknown[args.hash], "state": "not_sent", "released_by_hand": True})
-    return f"released {args.hash}: the next run sends {unknown[args.hash]['shot_id']} again (on {unknown[args.hash]['provider']})"
+        return "\n".join(f"{digest}  {TASK_KINDS[kind][0]:<5} {r.get('provider')} {r.get('model')} {r.get(TASK_KINDS[kind][1])}"
+                         for kind, digest, r in unknown)
+    return _tasks_release(store, unknown, args.hash)
+
+
+def _run(args) -> int:
+    """The drama through the Dagster jobs: zipx_dagster.demo's own main (it prints as it goes)."""
+    if args.home:
+        os.environ["ZIPX_HOME"] = str(Path(args.home).resolve())  # read when the Dagster definitions load, below
+    from zipx_dagster import demo
+
+    argv = [*args.files, *(["--music", args.music] if args.music else []), *(["--vertical"] if args.vertical else [])]
+    return demo.main(argv)
 
 
 def _cast(args) -> str:
@@ -198,8 +354,7 @@ def _add_cast(commands) -> None:
     cast.add_argument("file", nargs="?", help="import: the edited sheet; export: where to write it (else stdout)")
     cast.add_argument("--out", help="export: the file to write")
     cast.add_argument("--approve", action="append", metavar="ID", help="import: approve this character or place too (repeatable)")
-    cast.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx): its manifests and artifact store "
-                      "(on S3 when ZIPX_S3_BUCKET is set, as for the runs)")
+    cast.add_argument("--home", help=HOME_HELP)
     cast.set_defaults(handler=_cast)
 
 
@@ -270,24 +425,25 @@ def _add_stills(commands) -> None:
                         help="approve: the SLOT (e.g. anna/front-close-up/default); reroll: the CHARACTER_ID")
     stills.add_argument("candidate", nargs="?", metavar="CANDIDATE", help="approve: the candidate's number as listed (from 1), or its URI")
     stills.add_argument("--by", metavar="NAME", default=os.environ.get("USER", ""), help="approve: who chooses (default $USER)")
-    stills.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx): its manifests and artifact store "
-                        "(on S3 when ZIPX_S3_BUCKET is set, as for the runs)")
+    stills.add_argument("--home", help=HOME_HELP)
     stills.set_defaults(handler=_stills)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zipx", description="ZipX: screenplay to short drama")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _add_stages(commands) -> None:
     for name, handler, help_text in (
         ("parse", _parse, "parse a script (file, or folder of one file per episode)"),
         ("bible", _bible, "extract character and scene bibles"),
-        ("storyboard", _storyboard, "plan the shots"),
+        ("storyboard", _storyboard, "plan the shots: each one's route, estimated cost and why"),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("file")
         command.add_argument("--json", action="store_true", help="print JSON instead of a summary")
         if name == "storyboard":
             command.add_argument("--episode", help="only this episode, e.g. ep01")
+            command.add_argument("--quality", default="balanced", choices=[q.value for q in Quality],
+                                 help="the quality dial the routes and costs are for")
+            command.add_argument("--without", action="append", metavar="PROVIDER", choices=sorted(FALLBACKS),
+                                 help="route as if this hosted model had no key or were down (repeatable)")
         command.set_defaults(handler=handler)
     calibrate = commands.add_parser("calibrate", help="set continuity thresholds from approved frames (equal error rate)")
     calibrate.add_argument("file")
@@ -296,30 +452,51 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument("--width", type=int, default=640)
     calibrate.add_argument("--height", type=int, default=360)
     calibrate.set_defaults(handler=_calibrate)
+
+
+def _add_review_and_tasks(commands) -> None:
     review = commands.add_parser("review", help="shots awaiting human review: list, approve, regenerate")
     review.add_argument("action", choices=["list", "approve", "regenerate"])
     review.add_argument("drama", nargs="?")
     review.add_argument("episode", nargs="?")
     review.add_argument("shot", nargs="?")
-    review.add_argument("--note", help="regenerate: what the reviewer wants changed")
-    review.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx); decisions go to its artifact store")
+    review.add_argument("--note", help="why; regenerate: what the reviewer wants changed (required)")
+    review.add_argument("--by", metavar="NAME", default=_default_reviewer(), help="who decides (default $USER)")
+    review.add_argument("--home", help=HOME_HELP)
     review.set_defaults(handler=_review)
-    tasks = commands.add_parser("tasks", help="submissions whose answer was lost: list them, release one once checked")
-    tasks.add_argument("action", choices=["unknown", "release"])
-    tasks.add_argument("hash", nargs="?", help="release: the request hash `zipx tasks unknown` shows")
-    tasks.add_argument("--home", help="ZipX home (default $ZIPX_HOME or .zipx)")
+    tasks = commands.add_parser("tasks", help="hosted tasks: list them all, those whose answer was lost, release one once checked")
+    tasks.add_argument("action", choices=["list", "unknown", "release"])
+    tasks.add_argument("hash", nargs="?", help="release: the request hash (or its first 8+ characters)")
+    tasks.add_argument("--home", help=HOME_HELP)
     tasks.set_defaults(handler=_tasks)
+
+
+def _add_run(commands) -> None:
+    run = commands.add_parser("run", help="make the drama through the Dagster jobs (what `python -m zipx_dagster.demo` does)")
+    run.add_argument("files", nargs="+", metavar="FILE", help="a script (file, or folder of one file per episode)")
+    run.add_argument("--music", help="a music file to lay under every episode's dialogue")
+    run.add_argument("--vertical", action="store_true", help="9:16 episodes for phones (as the drama <name>_vertical)")
+    run.add_argument("--home", help="ZipX home for the run (default $ZIPX_HOME or .zipx)")
+    run.set_defaults(handler=_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zipx", description="ZipX: screenplay to short drama")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_stages(commands)
+    _add_review_and_tasks(commands)
+    _add_run(commands)
     _add_cast(commands)
     _add_stills(commands)
     args = parser.parse_args(argv)
     try:
-        print(args.handler(args))
-    except (CastSheetError, RoomError, ManifestError) as error:
+        said = args.handler(args)
+    except (CliError, CastSheetError, RoomError, ManifestError, StorageError, ScriptError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except ScriptError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if isinstance(said, int):  # a command that printed as it went (zipx run) gives its exit status
+        return said
+    print(said)
     return 0
 
 

@@ -14,13 +14,13 @@ unseen) and is listed as superseded instead."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
 
+from zipx_core.manifests import ManifestReader
 from zipx_core.models import Take
 from zipx_core.storyboard.replans import load_renames
 
@@ -86,13 +86,16 @@ def record_decisions(store, drama: str, episode: str, approve: list[str], regene
     return load_decisions(store, drama, episode)
 
 
-def awaiting_review(manifests: Path) -> list[dict]:
-    """Shots awaiting review in every approved_frames manifest under `manifests`."""
+def awaiting_review(reader: ManifestReader | str | Path) -> list[dict]:
+    """Shots awaiting review in every approved_frames manifest `reader` finds: on the
+    store the runs use (a ManifestReader over it), or in a local manifests folder."""
+    if not isinstance(reader, ManifestReader):
+        reader = ManifestReader(reader)
     rows = []
-    for path in sorted((manifests / "approved_frames").glob("*/*.json")):
-        report = json.loads(path.read_text())["data"]
-        for outcome in report["outcomes"]:
-            if outcome["status"] == "review":
-                rows.append({"drama": report["drama"], "episode": report["episode"], "shot_id": outcome["shot_id"],
-                             "reason": outcome["reason"], "take": outcome["take"]})
+    for drama, episode in reader.partitions("approved_frames"):  # in key order
+        report = reader.load("approved_frames", drama, episode) if episode else None
+        for outcome in report.outcomes if report else []:
+            if outcome.status == "review":
+                rows.append({"drama": drama, "episode": episode, "shot_id": outcome.shot_id,
+                             "reason": outcome.reason, "take": outcome.take, "reviewed_at": outcome.reviewed_at})
     return rows
