@@ -87,22 +87,13 @@ def _bible(args) -> str:
 
 
 # Why the seed's policy (zipx_core.routing.route_shot) sends a shot to each provider.
-POLICY_REASONS = {
-    "happyhorse": "emotional close-up (intensity {intensity:.2f})",
-    "kling": "physics and action ({physics})",
-    "veo3": "cinematic wide shot",
-    "seedance": "the cheap default",
-}
-
-
 def _route_reason(shot, route, quality) -> str:
     """The policy's reason for the intended provider, and where the shot falls back to
     (at what cost) and why, when it does."""
     from zipx_core.providers import CAPABILITIES
-    from zipx_core.routing import all_on
+    from zipx_core.routing import all_on, policy_route
 
-    reason = POLICY_REASONS[route.intended].format(intensity=shot.emotional_intensity,
-                                                   physics=", ".join(shot.physics_elements) or "physics")
+    reason = policy_route(shot)[1]
     if route.provider != route.intended:
         cost = f" (${all_on(route.provider, shot, quality, CAPABILITIES):.3f})" if route.provider in CAPABILITIES else ""
         reason += f"; renders on {route.provider}{cost}: {route.reason}"

@@ -100,13 +100,18 @@ FALLBACKS = {
 
 def route_shot(shot: Shot) -> str:
     """The seed's policy: the provider a shot is meant for."""
+    return policy_route(shot)[0]
+
+
+def policy_route(shot: Shot) -> tuple[str, str]:
+    """The seed's policy: (the provider a shot is meant for, why)."""
     if shot.shot_type in CLOSE_UPS and shot.emotional_intensity > EMOTIONAL_CLOSE_UP_THRESHOLD:
-        return "happyhorse"  # emotional close-ups
+        return "happyhorse", f"emotional close-up (intensity {shot.emotional_intensity:.2f})"
     if shot.has_physics_elements:
-        return "kling"  # physics and action
+        return "kling", f"physics and action ({', '.join(shot.physics_elements) or 'physics'})"
     if shot.shot_type in WIDE and shot.cinematic_priority:
-        return "veo3"  # cinematic establishing shots
-    return "seedance"  # the cheap default
+        return "veo3", "cinematic wide shot"
+    return "seedance", "the cheap default"
 
 
 class Route(BaseModel):
