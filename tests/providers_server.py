@@ -40,7 +40,15 @@ coloured by a hash of its prompt; both with mild seed noise; outcome "drift" inv
 
 A video request with a first frame (Veo `image`, Kling image2video `image`, Seedance
 `role: first_frame`, HappyHorse i2v `first_frame`) gets a clip whose frames are that
-image at width x height slowly brightening and darkening; outcome "drift" inverts them."""
+image at width x height slowly brightening and darkening; outcome "drift" inverts them.
+
+Sound, as the models make it: Veo on the Gemini API and HappyHorse always return clips
+with sound (Veo on Vertex when `generateAudio` is true), Seedance when `generate_audio`
+is true (its sound models only: 1.5 pro, 2.0), Kling never. The sound speaks the
+prompt's quoted dialogue (`says: "…"`, `… with the words: "…"`), each line a tone as long
+as `tone` makes it (as the speech engines here do), from 0.3 s in, 0.25 s apart; silence
+without lines. Outcome faults: "mute" (the sound is silent) and "slow_speech" (a second
+more of speech than the line)."""
 
 from __future__ import annotations
 
@@ -50,6 +58,8 @@ import hashlib
 import io
 import itertools
 import json
+import re
+import subprocess
 import threading
 import time
 import urllib.request
@@ -64,7 +74,7 @@ import jwt
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from zipx_core.media import encode_frames
+from zipx_core.media import encode_frames, ffmpeg_exe
 
 KEYS = {"veo3": "veo-key", "seedance": "ark-key", "happyhorse": "dash-key", "llm": "llm-key",
         "elevenlabs": "xi-key", "openai_tts": "tts-key", "gemini_tts": "gemini-tts-key"}
@@ -96,6 +106,7 @@ class FakeTask:
     polls: int = 0
     reported_done: bool = False
     first_frame: bytes | None = None  # the still a clip starts from
+    speech: tuple[str, ...] | None = None  # the lines its sound speaks; None: a silent clip
     image: bytes | None = None  # the picture an image task made (PNG)
     route: str = ""  # where an image task must be polled (Kling: generations | multi-image2image)
 
@@ -145,15 +156,19 @@ class FakeProviders:
                     return self.faults.pop(i)
         return None
 
-    def video(self, seconds: float, first_frame: bytes | None = None, drift: bool = False) -> bytes:
-        """A clip: a grey ramp, or its first frame with a mild change per frame; inverted when it drifts."""
-        key = (seconds, hashlib.sha1(first_frame).hexdigest() if first_frame else None, drift)
+    def video(self, seconds: float, first_frame: bytes | None = None, drift: bool = False,
+              speech: tuple[str, ...] | None = None, sound: str | None = None) -> bytes:
+        """A clip: a grey ramp, or its first frame with a mild change per frame; inverted when it drifts.
+        With `speech`, a sound track speaking those lines (`sound`: mute | slow_speech bends it)."""
+        key = (seconds, hashlib.sha1(first_frame).hexdigest() if first_frame else None, drift, speech, sound)
         with self.lock:
             if key not in self.videos:
                 path = Path(f"/tmp/zipx-fake-{seconds}-{self.width}x{self.height}-{key[1]}-{threading.get_ident()}.mp4")
                 start = _picture(first_frame, self.width, self.height)
                 frames = (_frame(start, i, self.width, self.height, drift) for i in range(round(seconds * 24)))
                 encode_frames(frames, path, self.width, self.height, 24)
+                if speech is not None:
+                    _add_sound(path, _speech_track(speech, seconds, sound))
                 self.videos[key] = path.read_bytes()
                 path.unlink()
             return self.videos[key]
@@ -179,7 +194,7 @@ class FakeProviders:
         return _png(255 - pixels if drift else pixels)
 
     def new_task(self, provider: str, body: dict, duration_s: float, first_frame: bytes | None = None,
-                 route: str = "", done: bool = False) -> str:
+                 route: str = "", done: bool = False, speech: tuple[str, ...] | None = None) -> str:
         """A job made from an accepted submission (counted in `submissions`, with its task id beside it)."""
         outcome = self.fault(provider, "outcome")
         task_id = f"{provider}-task-{next(self.ids)}"
@@ -188,7 +203,7 @@ class FakeProviders:
             self.job_of_submission.append(task_id)
             self.tasks[task_id] = FakeTask(provider, duration_s, time.monotonic() + self.job_seconds,
                                            outcome.kind if outcome else None, reported_done=done, first_frame=first_frame,
-                                           route=route)
+                                           route=route, speech=speech)
             self.max_running = max(self.max_running, sum(not t.reported_done for t in self.tasks.values()))
         return task_id
 
@@ -363,7 +378,7 @@ def _handler(fake: FakeProviders):
             if provider == "happyhorse" and len(body["input"]["prompt"]) > 5000:
                 return self.send(400, {"code": "InvalidParameter", "message": "prompt too long"})
             duration, first_frame = _video_ask(provider, path, body)
-            task = fake.new_task(provider, body, duration, _image_bytes(first_frame))
+            task = fake.new_task(provider, body, duration, _image_bytes(first_frame), speech=_sound_ask(provider, body))
             if provider == "veo3":
                 return self.send(200, {"name": f"models/veo/operations/{task}"})
             if provider == "kling":
@@ -473,7 +488,8 @@ def _handler(fake: FakeProviders):
                 data = NOT_AN_IMAGE if task.outcome == "corrupt" else task.image
             else:
                 seconds = task.duration_s + (3 if task.outcome == "wrong_length" else 0)
-                data = fake.video(seconds, task.first_frame, task.outcome == "drift")
+                sound = task.outcome if task.outcome in ("mute", "slow_speech") else None
+                data = fake.video(seconds, task.first_frame, task.outcome == "drift", task.speech, sound)
                 data = bytes((b * 7 + 13) % 256 for b in data) if task.outcome == "corrupt" else data
             kind = "image/png" if image else "video/mp4"
             if task.outcome == "truncated":
@@ -567,6 +583,47 @@ def _video_ask(provider: str, path: str, body: dict) -> tuple[float, str | None]
     if body["model"].endswith("-i2v"):
         assert [m["type"] for m in media] == ["first_frame"] and "ratio" not in body["parameters"], body
     return body["parameters"]["duration"], next((m["url"] for m in media if m["type"] in ("first_frame", "reference_image")), None)
+
+
+SEEDANCE_SOUND_MODELS = ("seedance-1-5-pro", "dreamina-seedance-2")
+SPOKEN = re.compile(r'(?:says|with the words(?: \([^)]*\))?): "([^"]*)"')
+
+
+def _sound_ask(provider: str, body: dict) -> tuple[str, ...] | None:
+    """The lines a video request's clip speaks, when the model makes sound for it; None: a silent clip."""
+    if provider == "veo3":
+        makes_sound = body["parameters"].get("generateAudio", True)  # the Gemini API always makes sound
+        prompt = body["instances"][0]["prompt"]
+    elif provider == "happyhorse":
+        assert not {"audio", "generate_audio", "audio_url"} & set(body["parameters"]), body  # no sound option
+        makes_sound, prompt = True, body["input"]["prompt"]
+    elif provider == "seedance":
+        makes_sound, prompt = body.get("generate_audio", False), body["content"][0]["text"]
+        assert "generate_audio" not in body or body["model"].startswith(SEEDANCE_SOUND_MODELS), body["model"]
+    else:
+        return None
+    return tuple(SPOKEN.findall(prompt)) if makes_sound else None
+
+
+def _speech_track(lines: tuple[str, ...], seconds: float, sound: str | None, rate: int = 24000) -> bytes:
+    """A WAV of `seconds`: each line a tone (as long as `tone` makes it) from 0.3 s, 0.25 s apart."""
+    track, at = np.zeros(round(seconds * rate), dtype=np.int16), 0.3
+    for i, line in enumerate(lines if sound != "mute" else ()):
+        said = np.frombuffer(tone(line + " " * (17 if sound == "slow_speech" and i == 0 else 0), "native"), dtype="<i2")
+        start = round(at * rate)
+        track[start:start + len(said)] = said[: max(0, len(track) - start)]
+        at += len(said) / rate + 0.25
+    return _wav(track.tobytes(), rate)
+
+
+def _add_sound(video: Path, wav: bytes) -> None:
+    """`video` with the WAV as its AAC sound (the picture copied)."""
+    sound, out = video.with_suffix(".wav"), video.with_suffix(".sound.mp4")
+    sound.write_bytes(wav)
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(video), "-i", str(sound), "-map", "0:v", "-map", "1:a",
+                    "-c:v", "copy", "-c:a", "aac", "-b:a", "96k", str(out)], check=True)
+    out.replace(video)
+    sound.unlink()
 
 
 def _poll_answer(provider: str, task_id: str, running: bool, outcome: str | None, video: str) -> dict:

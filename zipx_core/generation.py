@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from zipx_core.media import probe, thumbnail_png
 from zipx_core.media.ffmpeg import Conform, conform_clips
 from zipx_core.models import Bibles, GenerationRequest, KeyframeSet, ReferenceSet, ShotsManifest, Storyboard, Take
-from zipx_core.prompting import shot_requests
+from zipx_core.prompting import shot_requests, speaks_natively
 from zipx_core.providers import (
     CAPABILITIES,
     ContentPolicyRejected,
@@ -299,9 +299,9 @@ class Conformer:
         self.waiting: list[tuple[Conform, asyncio.Future]] = []
         self.runners: set[asyncio.Task] = set()  # held here: the loop keeps only weak references
 
-    async def conform(self, source: Path, out: Path, seconds: float) -> None:
+    async def conform(self, source: Path, out: Path, seconds: float, keep_audio: bool = False) -> None:
         done = asyncio.get_running_loop().create_future()
-        self.waiting.append((Conform(source, out, seconds), done))
+        self.waiting.append((Conform(source, out, seconds, keep_audio), done))
         if len(self.runners) < self.workers.media_size:
             self.runners.add(asyncio.ensure_future(self._run()))
         await done
@@ -462,7 +462,8 @@ class Generator:
         try:
             raw, clip = Path(scratch.name) / "download.mp4", Path(scratch.name) / "clip.mp4"
             await provider.download(state.video_url, raw, job)
-            await self.conformer.conform(raw, clip, request.duration_s)
+            # a natively voiced clip keeps its own sound: the episode plays it instead of the dialogue track
+            await self.conformer.conform(raw, clip, request.duration_s, keep_audio=speaks_natively(request))
             fields = dict(shot_id=request.shot_id, attempt=attempt, provider=provider.name, model=route.model,
                           seed=request.seed, cost_usd=estimate, task_id=task_id,
                           intended_provider=route.intended, estimated_cost_usd=route.estimated_cost_usd)
@@ -509,12 +510,15 @@ async def generate_episode(storyboard: Storyboard, bibles: Bibles, store, settin
                            generation: GenerationSettings = GenerationSettings(), renderer: LocalRenderer | None = None,
                            providers: dict[str, HostedProvider] | None = None, on_progress: Progress | None = None,
                            sleep=asyncio.sleep, reference_url=None, keyframes: KeyframeSet | None = None,
-                           references: ReferenceSet | None = None) -> tuple[ShotsManifest, GenerationStats]:
+                           references: ReferenceSet | None = None,
+                           native_dialogue: bool = False) -> tuple[ShotsManifest, GenerationStats]:
+    """`native_dialogue`: models that make sound speak one-speaker shots' lines (prompting.shot_requests)."""
     workers = Workers()
     budget = Budget(store, storyboard.drama, storyboard.episode, generation, workers.records)
     generator = Generator(store, renderer or LocalRenderer(), providers or {}, settings, generation, budget, sleep, reference_url,
                           workers)
-    requests = shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps, keyframes, references)
+    requests = shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps, keyframes, references,
+                             native_dialogue)
     started, done = time.monotonic(), 0
 
     async def one(rank, shot, request):
@@ -546,14 +550,15 @@ def generate_shots(storyboard: Storyboard, bibles: Bibles, store, settings: Rend
                    renderer: LocalRenderer | None = None, on_progress: Progress | None = None,
                    generation: GenerationSettings = GenerationSettings(),
                    providers: dict[str, HostedProvider] | None = None, reference_url=None,
-                   keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None) -> ShotsManifest:
+                   keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None,
+                   native_dialogue: bool = False) -> ShotsManifest:
     """The synchronous entry point (Dagster assets, the CLI)."""
 
     async def run():
         try:
             return (await generate_episode(storyboard, bibles, store, settings, generation, renderer, providers,
                                            on_progress, reference_url=reference_url, keyframes=keyframes,
-                                           references=references))[0]
+                                           references=references, native_dialogue=native_dialogue))[0]
         finally:
             for provider in (providers or {}).values():
                 await provider.aclose()

@@ -1,12 +1,16 @@
-"""The lip-sync pass over an episode's takes: a silent hosted take of a close or medium
-shot with dialogue is sent to Kling's lip-sync with its lines' speech (the same speech
-the episode's mix plays), and the synced clip replaces the take.
+"""The dialogue sync pass over an episode's takes. A natively voiced take (native
+dialogue: the model spoke the line, and the clip kept its sound) is checked: its speech
+must be as long as the line's. A silent hosted take of a close or medium shot with
+dialogue is sent to Kling's lip-sync with its lines' speech (the same speech the
+episode's mix plays), and the synced clip replaces the take (when lip-sync is on).
 
 It fails loudly, never silently out of sync: a shot it cannot sync (no face found,
 several faces and no telling which speaks, lines from two speakers, speech whose length
 disagrees with its line, a clip Kling cannot take, a result of the wrong length) keeps
-its silent take and gets a LipSyncResult with status "review" and the reason; the gate
-reads them with `review_reasons` (see the report record below).
+its take and gets a LipSyncResult with status "review" and the reason; the gate reads
+them with `review_reasons`, and with `synced_takes` sends a retake of a shot that was in
+sync to review too (see the report record below). `cannot_lip_sync` says, before
+anything is paid for, why lip-sync cannot run on an episode at all.
 
 Paid work follows the house rules: the request hash (clip + speech + settings) names
 the synced take, so it is made once; the lip-sync task id is saved before the first
@@ -28,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from zipx_core.audio.dialogue import read_wav
+from zipx_core.audio.sync import decode_audio
 from zipx_core.generation import Budget, BudgetExceeded, GenerationSettings, _cached, _store_take
 from zipx_core.media import MediaError, probe
 from zipx_core.media.ffmpeg import Conform, conform_clips
@@ -47,15 +52,20 @@ class LipSyncSettings(BaseModel):
                                "about 5 frames at 24 fps, where viewers notice speech leading or lagging lips")
     price_per_second_usd: float = Field(0.03, ge=0, description="placeholder, unconfirmed (2026-12-03)")
     identify_usd: float = Field(0.005, ge=0, description="identify-face call; placeholder, unconfirmed (2026-12-03)")
-    min_side_px: int = Field(512, description="Kling: width and height 512-2160 px")
+    # Kling's identify-face takes "only 720p and 1080p, with both width and height between 512px and 2160px"
+    # (its API reference as mirrored by resellers, checked 2026-12-03)
+    short_sides_px: list[int] = Field([720, 1080], description="720p or 1080p: the clip's shorter side")
+    min_side_px: int = 512
     max_side_px: int = 2160
     min_clip_s: float = Field(2.0, description="Kling: clips of 2-60 s")
     concurrency: int = Field(5, ge=1)
+    speech_floor_db: float = Field(30.0, gt=0, description="a natively voiced clip's speech: its 20 ms frames within this "
+                                   "many dB of the loudest (and over -60 dBFS)")
 
 
 class LipSyncResult(BaseModel):
     shot_id: str
-    status: Literal["synced", "review", "skipped"]
+    status: Literal["synced", "voiced", "review", "skipped"]  # voiced: natively voiced, its speech checked
     reason: str = ""
     request_hash: str = ""
     task_id: str | None = None
@@ -71,15 +81,53 @@ class LipSyncReport(BaseModel):
         """shot_id -> why it is not in sync: for the gate to send to review."""
         return {r.shot_id: r.reason for r in self.results if r.status == "review"}
 
+    def in_sync(self) -> dict[str, str]:
+        """shot_id -> the request hash of its take whose dialogue is in sync (synced or voiced)."""
+        return {r.shot_id: r.request_hash for r in self.results if r.status in ("synced", "voiced")}
+
 
 class NeedsReview(Exception):
     """A shot that cannot be synced; its message is the reason a person reads."""
 
 
-def review_reasons(store, drama: str, episode: str) -> dict[str, str]:
-    """For the gate: the shots of the episode the lip-sync pass sent to review, with why."""
+def _report(store, drama: str, episode: str) -> LipSyncReport:
     record = store.get_record(REPORT_KIND, f"{drama}__{episode}")
-    return LipSyncReport.model_validate(record).review() if record else {}
+    return LipSyncReport.model_validate(record) if record else LipSyncReport(drama=drama, episode=episode, results=[])
+
+
+def review_reasons(store, drama: str, episode: str) -> dict[str, str]:
+    """For the gate: the shots of the episode the sync pass sent to review, with why."""
+    return _report(store, drama, episode).review()
+
+
+def synced_takes(store, drama: str, episode: str) -> dict[str, str]:
+    """For the gate: shot_id -> the request hash of the take whose dialogue is in sync (a
+    retake of the shot is not: lip-sync and the voice check ran on this take only)."""
+    return _report(store, drama, episode).in_sync()
+
+
+def cannot_lip_sync(width: int, height: int, has_keys: bool, can_give_urls: bool,
+                    settings: LipSyncSettings = LipSyncSettings()) -> str | None:
+    """Why lip-sync cannot run on this episode at all, said before anything is paid for
+    (else every dialogue shot would end in review for the same reason); None when it can."""
+    if not has_keys:
+        return "lip_sync is on but Kling's keys are not set (KLING_ACCESS_KEY, KLING_SECRET_KEY); set them or turn lip_sync off"
+    if not can_give_urls:
+        return ("lip_sync is on but the artifact store is a local folder: Kling's lip-sync fetches each clip by URL, which "
+                "only an S3 store gives (presigned). Set ZIPX_S3_BUCKET (ArtifactStore.s3_bucket) or turn lip_sync off")
+    if problem := frame_problem(width, height, settings):
+        return (f"lip_sync is on but the episode's frame is {width}x{height}: {problem} (its API reference, checked "
+                "2026-12-03). Use the balanced or premium quality (1280x720, 1920x1080, or 9:16), or turn lip_sync off")
+    return None
+
+
+def frame_problem(width: int, height: int, settings: LipSyncSettings) -> str | None:
+    """Why Kling's lip-sync would refuse clips of this size, or None."""
+    short, long = sorted((width, height))
+    if short in settings.short_sides_px and settings.min_side_px <= short and long <= settings.max_side_px:
+        return None
+    return (f"Kling's lip-sync takes {' or '.join(f'{p}p' for p in settings.short_sides_px)} clips with sides of "
+            f"{settings.min_side_px}-{settings.max_side_px} px")
 
 
 def skip_reason(shot, take: Take, lines: list[SpokenLine], settings: LipSyncSettings) -> str | None:
@@ -90,9 +138,38 @@ def skip_reason(shot, take: Take, lines: list[SpokenLine], settings: LipSyncSett
         return f"{shot.shot_type.value} shot: the mouth is too small to sync"
     if take.provider not in CAPABILITIES:
         return f"{take.provider} take: lip-sync is for hosted takes only"
-    if CAPABILITIES[take.provider].native_audio:
-        return f"{take.provider} makes its own sound (native dialogue)"
     return None
+
+
+def heard_speech(clip: Path, floor_db: float, frame_s: float = 0.02) -> tuple[float, float] | None:
+    """Where a clip's own sound speaks: from its first to its last 20 ms frame within
+    `floor_db` of the loudest frame (and over -60 dBFS); None when it is silent."""
+    samples, rate = decode_audio(clip)
+    size = max(1, round(rate * frame_s))
+    frames = np.asarray(samples[: len(samples) // size * size], dtype=np.float64).reshape(-1, size)
+    if not len(frames):
+        return None
+    rms = np.sqrt((frames ** 2).mean(axis=1))
+    loud = np.flatnonzero(rms >= max(rms.max() * 10 ** (-floor_db / 20), 1e-3))
+    return (loud[0] * size / rate, (loud[-1] + 1) * size / rate) if len(loud) else None
+
+
+def voiced_result(shot_id: str, take: Take, lines: list[SpokenLine], offsets: list[float], store,
+                  settings: LipSyncSettings) -> LipSyncResult:
+    """A natively voiced take against its lines: the model's speech must last as long as
+    the lines do in the episode's timing (which the shot's length and subtitles follow)."""
+    timed = max(o + line.duration_s for o, line in zip(offsets, lines)) - min(offsets)
+    said = f"line {lines[0].source_line}" if len(lines) == 1 else f"lines {lines[0].source_line}-{lines[-1].source_line}"
+    heard = heard_speech(store.path(take.clip_uri), settings.speech_floor_db)
+    if heard is None:
+        reason = f"native dialogue: {take.provider}'s clip is silent; {said} runs {timed:.2f}s"
+    elif abs(heard[1] - heard[0] - timed) > settings.tolerance_s:
+        reason = (f"native dialogue: {take.provider} speaks for {heard[1] - heard[0]:.2f}s ({heard[0]:.2f}-{heard[1]:.2f}s "
+                  f"in the clip), {said} was timed at {timed:.2f}s")
+    else:
+        return LipSyncResult(shot_id=shot_id, status="voiced", request_hash=take.request_hash,
+                             reason=f"{take.provider} speaks {heard[0]:.2f}-{heard[1]:.2f}s")
+    return LipSyncResult(shot_id=shot_id, status="review", reason=reason, request_hash=take.request_hash)
 
 
 def speech_track(lines: list[SpokenLine], offsets: list[float], store, clip_s: float,
@@ -150,14 +227,22 @@ def _request_hash(take: Take, wav: bytes, insert: float, settings: LipSyncSettin
 
 
 class LipSyncPass:
-    def __init__(self, store, client: KlingLipSync, budget: Budget, settings: LipSyncSettings,
+    """`client`: Kling's lip-sync, or None when lip-sync is off (voiced takes are still checked)."""
+
+    def __init__(self, store, client: KlingLipSync | None, budget: Budget, settings: LipSyncSettings,
                  video_url: Callable[[str], str] | None, sleep=asyncio.sleep):
         self.store, self.client, self.budget, self.settings = store, client, budget, settings
         self.video_url, self.sleep = video_url, sleep
         self.slots = asyncio.Semaphore(settings.concurrency)
 
+    def voiced(self, take: Take) -> bool:
+        """Whether the take kept its own sound: a natively voiced clip (every other clip is silent)."""
+        return probe(self.store.path(take.clip_uri)).has_audio
+
     async def shot(self, shot, take: Take, lines: list[SpokenLine], offsets: list[float]) -> tuple[LipSyncResult, Take]:
-        skip = skip_reason(shot, take, lines, self.settings)
+        if lines and await asyncio.to_thread(self.voiced, take):
+            return await asyncio.to_thread(voiced_result, shot.shot_id, take, lines, offsets, self.store, self.settings), take
+        skip = skip_reason(shot, take, lines, self.settings) or (None if self.client else "lip-sync is off")
         if skip:
             return LipSyncResult(shot_id=shot.shot_id, status="skipped", reason=skip), take
         try:
@@ -170,10 +255,8 @@ class LipSyncPass:
         if len(speakers) > 1:
             raise NeedsReview(f"lines from {', '.join(speakers)}: Kling syncs one face per clip")
         info = await asyncio.to_thread(probe, self.store.path(take.clip_uri))
-        sides = (info.width, info.height)
-        if min(sides) < self.settings.min_side_px or max(sides) > self.settings.max_side_px:
-            raise NeedsReview(f"clip is {info.width}x{info.height}; Kling needs sides of "
-                              f"{self.settings.min_side_px}-{self.settings.max_side_px} px")
+        if problem := frame_problem(info.width, info.height, self.settings):
+            raise NeedsReview(f"clip is {info.width}x{info.height}; {problem}")
         if take.duration_s < self.settings.min_clip_s:
             raise NeedsReview(f"clip is {take.duration_s:.2f}s; Kling needs at least {self.settings.min_clip_s:.0f}s")
         wav, audio_s, insert, speech = speech_track(lines, offsets, self.store, take.duration_s, self.settings.tolerance_s)
@@ -243,11 +326,13 @@ def shot_offsets(storyboard: Storyboard, audio: EpisodeAudio) -> dict[str, float
     return starts
 
 
-async def lip_sync_episode(storyboard: Storyboard, audio: EpisodeAudio, manifest: ShotsManifest, store, client: KlingLipSync,
-                           generation: GenerationSettings, settings: LipSyncSettings = LipSyncSettings(),
-                           video_url: Callable[[str], str] | None = None, sleep=asyncio.sleep) -> tuple[ShotsManifest, LipSyncReport]:
+async def lip_sync_episode(storyboard: Storyboard, audio: EpisodeAudio, manifest: ShotsManifest, store,
+                           client: KlingLipSync | None, generation: GenerationSettings,
+                           settings: LipSyncSettings = LipSyncSettings(), video_url: Callable[[str], str] | None = None,
+                           sleep=asyncio.sleep) -> tuple[ShotsManifest, LipSyncReport]:
     """Every take of the episode through the pass, at once (bounded); the manifest with
-    synced takes in place, and the report (also stored for the gate)."""
+    synced takes in place, and the report (also stored for the gate: a run with lip-sync
+    off and no voiced takes stores one that holds nothing back)."""
     budget = Budget(store, storyboard.drama, storyboard.episode, generation)
     sync = LipSyncPass(store, client, budget, settings, video_url, sleep)
     shots, starts = {s.shot_id: s for s in storyboard.shots}, shot_offsets(storyboard, audio)
@@ -264,15 +349,16 @@ async def lip_sync_episode(storyboard: Storyboard, audio: EpisodeAudio, manifest
 
 
 def lip_sync_shots(storyboard: Storyboard, audio: EpisodeAudio, manifest: ShotsManifest, store,
-                   make_client: Callable[[], KlingLipSync], generation: GenerationSettings,
+                   make_client: Callable[[], KlingLipSync] | None, generation: GenerationSettings,
                    settings: LipSyncSettings = LipSyncSettings(), video_url=None) -> tuple[ShotsManifest, LipSyncReport]:
-    """The synchronous entry point (the `shots` asset)."""
+    """The synchronous entry point (the `shots` asset). `make_client` None: lip-sync is off."""
 
     async def run():
-        client = make_client()
+        client = make_client() if make_client else None
         try:
             return await lip_sync_episode(storyboard, audio, manifest, store, client, generation, settings, video_url)
         finally:
-            await client.aclose()
+            if client:
+                await client.aclose()
 
     return asyncio.run(run())

@@ -15,6 +15,9 @@ SHOT_NAMES = {
     ShotType.ELS: "Extreme long shot",
 }
 NEGATIVE_PROMPT = "text, watermark, extra limbs, distorted face, changing clothes, changing hair colour"
+# The line native_dialogue_lines ends a one-speaker shot with: it is what marks a request
+# as natively voiced (see speaks_natively), so it travels with retakes and corrections.
+ONE_SPEAKER = "One speaker: only "
 
 
 def dialogue_speaker(shot: Shot) -> str | None:
@@ -36,11 +39,20 @@ def native_dialogue_lines(shot: Shot, bibles: Bibles) -> list[str]:
     if speaker is None:
         return [f'{_name(bibles, line.character_id)} says: "{line.text}"' for line in shot.dialogue]
     name = _name(bibles, speaker)
-    parts = [f'{name} speaks, lips in sync with the words{f" ({line.parenthetical})" if line.parenthetical else ""}: '
-             f'"{line.text}"' for line in shot.dialogue]
+    manners = [(line.parenthetical or "").strip().strip("()").strip() for line in shot.dialogue]  # "(crying)" as written
+    parts = [f'{name} speaks, lips in sync with the words{f" ({manner})" if manner else ""}: "{line.text}"'
+             for line, manner in zip(shot.dialogue, manners)]
     others = [_name(bibles, c) for c in shot.characters if c != speaker]
-    parts.append(f"One speaker: only {name} talks" + (f"; {', '.join(others)} keep their mouths closed." if others else "."))
+    parts.append(f"{ONE_SPEAKER}{name} talks" + (f"; {', '.join(others)} keep their mouths closed." if others else "."))
     return parts
+
+
+def speaks_natively(request: GenerationRequest) -> bool:
+    """Whether the request asks the model to speak its lines itself (native dialogue: one
+    speaker, the drama's setting on). Its prompt says so, and the prompt is what the request
+    hash, the gate's corrections and every provider see; a model that makes sound is then
+    asked for it, and its clip keeps that sound for the episode."""
+    return any(line.startswith(ONE_SPEAKER) for line in request.prompt.splitlines())
 
 
 def compose_prompt(shot: Shot, bibles: Bibles, native_dialogue: bool = False) -> str:
@@ -136,14 +148,16 @@ def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int 
 
 
 def shot_requests(storyboard: Storyboard, bibles: Bibles, width: int, height: int, fps: int = 24,
-                  keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None) -> list[GenerationRequest]:
+                  keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None,
+                  native_dialogue: bool = False) -> list[GenerationRequest]:
     """Each shot's generation request, built here for generation and the gate alike (their
     request hashes must agree). With the locked stills given, each shot carries those of
     who is in it (for reference-to-video models); keyframe-first, its approved keyframe
-    too (the clip's first frame; models that take one drop the references)."""
+    too (the clip's first frame; models that take one drop the references).
+    `native_dialogue`: the drama lets a model that makes sound speak each one-speaker shot's lines."""
     requests = []
     for shot in storyboard.shots:
-        request = build_request(shot, bibles, width, height, fps)
+        request = build_request(shot, bibles, width, height, fps, native_dialogue)
         stills = [u for c in shot.characters for u in references.characters.get(c, [])[:2]] if references else []
         keyframe = keyframes.uri_of(shot.shot_id) if keyframes else None
         if stills or keyframe:

@@ -133,8 +133,13 @@ class Generation(dg.ConfigurableResource):
     price_overrides: dict[str, float] = {}  # price key (see zipx_core.routing.DEFAULT_PRICES) -> $/s
     concurrency: dict[str, int] = {}  # provider -> jobs at once (your account's tier), over the defaults
     submissions_per_minute: dict[str, float] = {}  # provider -> rate limit, over the defaults; 0 = none
-    lip_sync: bool = False  # Kling lip-sync on silent hosted dialogue takes (CU/MCU/MS); never on local takes
+    # Kling lip-sync on silent hosted dialogue takes (CU/MCU/MS); never on local takes. Needs an S3 store (Kling
+    # fetches clips by URL) and a 720p or 1080p frame (balanced, premium): else `shots` fails before paying
+    lip_sync: bool = False
     lip_sync_tolerance_s: float = 0.2  # speech and clip lengths may disagree this much before review
+    # models that make sound (Veo 3, HappyHorse; Seedance 1.5 pro) speak one-speaker shots' lines themselves, and
+    # the episode plays their sound there; a clip whose speech length disagrees with its line goes to review
+    native_dialogue: bool = False
     image_model: str | None = None  # gemini_image | seedream | kling_image | wan_image; None: the dial's choice
     keyframe_first: bool = True  # a keyframe per shot, judged, then the clip's first frame; False: video-first
     still_candidates: int = 2  # candidates per reference still (each one paid for on a hosted image model)

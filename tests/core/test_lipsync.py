@@ -1,6 +1,7 @@
 """Kling lip-sync: the client against the local protocol server (tests/providers_server.py)
 with its faults, and the pass over an episode's takes: synced once and never paid
-twice, and every shot it cannot sync sent to review with the reason."""
+twice, natively voiced takes checked against their lines, every shot it cannot sync sent
+to review with the reason, and an episode lip-sync cannot run on refused up front."""
 
 import asyncio
 import base64
@@ -14,13 +15,14 @@ import pytest
 
 from zipx_core.audio.speech import Speech, write_wav
 from zipx_core.generation import GenerationSettings
-from zipx_core.lipsync import LipSyncSettings, lip_sync_episode, review_reasons, speech_track
+from zipx_core.lipsync import (LipSyncSettings, cannot_lip_sync, heard_speech, lip_sync_episode, review_reasons, speech_track,
+                               synced_takes)
 from zipx_core.media import encode_frames, probe
 from zipx_core.models import EpisodeAudio, Shot, ShotsManifest, ShotType, SpokenLine, Storyboard, Take
 from zipx_core.providers import ContentPolicyRejected, DownloadRejected, ProviderError, RetryPolicy, TaskFailed
 from zipx_core.providers.kling_lipsync import KlingLipSync, LipSyncJob, LipSyncRefused
 from zipx_core.storage import LocalArtifactStore
-from tests.providers_server import KLING_ACCESS, KLING_SECRET, FakeProviders, Fault
+from tests.providers_server import KLING_ACCESS, KLING_SECRET, FakeProviders, Fault, _add_sound, _wav
 
 FAST = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=2, timeout_s=10, poll_interval_s=0.02, max_wait_s=20)
 CLIP_S = 3.0
@@ -126,12 +128,23 @@ def test_a_service_that_stays_down_is_a_provider_error(fake, tmp_path):
 # --- the pass ----------------------------------------------------------------------------------
 
 
-def make_episode(tmp_path, shot_type=ShotType.MCU, provider="kling", side=512, speech_s=1.0, timed_s=None,
-                 characters=("mara",)):
-    """A one-shot episode: a silent take of `provider` and one line of Mara's, at 0.3 s."""
+def voice(clip, start_s: float, seconds: float, rate: int = 24000) -> None:
+    """The clip with a sound of its own: a tone of `seconds` from `start_s` (the model's speech), silence around it."""
+    track = np.zeros(round(CLIP_S * rate), dtype="<i2")
+    t = np.arange(round(seconds * rate)) / rate
+    track[round(start_s * rate):round(start_s * rate) + len(t)] = (8000 * np.sin(2 * np.pi * 220 * t)).astype("<i2")
+    _add_sound(clip, _wav(track.tobytes(), rate))
+
+
+def make_episode(tmp_path, shot_type=ShotType.MCU, provider="kling", side=720, speech_s=1.0, timed_s=None,
+                 characters=("mara",), voiced_s=None):
+    """A one-shot episode: a silent take of `provider` (`voiced_s`: natively voiced, speaking
+    that long from 0.5 s) and one line of Mara's, at 0.3 s."""
     store = LocalArtifactStore(tmp_path / "store")
     clip = tmp_path / "take.mp4"
     encode_frames((np.full((side, side, 3), i % 255, dtype=np.uint8) for i in range(round(CLIP_S * 24))), clip, side, side, 24)
+    if voiced_s is not None:
+        voice(clip, 0.5, voiced_s)
     clip_artifact = store.put_file(clip, "clips", ".mp4")
     speech = tmp_path / "line.wav"
     write_wav(speech, Speech(samples=np.zeros(round(speech_s * 24000), dtype=np.int16), sample_rate=24000))
@@ -148,14 +161,16 @@ def make_episode(tmp_path, shot_type=ShotType.MCU, provider="kling", side=512, s
     return store, storyboard, audio, ShotsManifest(drama="d", episode="ep01", takes=[take])
 
 
-def run_pass(fake, store, storyboard, audio, manifest, generation=GenerationSettings(), url=lambda uri: "https://s3/clip.mp4"):
+def run_pass(fake, store, storyboard, audio, manifest, generation=GenerationSettings(), url=lambda uri: "https://s3/clip.mp4",
+             lip_sync=True):
     async def go():
-        kling = client(fake)
+        kling = client(fake) if lip_sync else None
         try:
             return await lip_sync_episode(storyboard, audio, manifest, store, kling, generation, LipSyncSettings(), url,
                                           sleep=lambda s: asyncio.sleep(0.01))
         finally:
-            await kling.aclose()
+            if kling:
+                await kling.aclose()
 
     return asyncio.run(go())
 
@@ -169,7 +184,7 @@ def test_a_silent_dialogue_take_is_synced_charged_once_and_never_paid_twice(fake
     assert take.model == "m+lipsync" and take.clip_uri != manifest.takes[0].clip_uri
     assert take.cost_usd == round(0.5 + result.cost_usd, 4)
     info = probe(store.path(take.clip_uri))
-    assert (info.width, info.height) == (512, 512) and abs(info.duration_s - CLIP_S) < 0.05  # the episode's format
+    assert (info.width, info.height) == (720, 720) and abs(info.duration_s - CLIP_S) < 0.05  # the episode's format
     (_, body), = fake.submissions
     assert body["face_choose"][0]["sound_insert_time"] == 300
     assert body["face_choose"][0]["sound_end_time"] == 2000  # a 1 s line padded to Kling's 2 s
@@ -227,7 +242,8 @@ def test_a_face_gone_while_the_line_is_spoken_and_two_faces_go_to_review(fake, t
 
 
 @pytest.mark.parametrize("reason, kwargs, url", [
-    ("clip is 256x256", {"side": 256}, lambda uri: "https://s3/c.mp4"),
+    ("clip is 256x256; Kling's lip-sync takes 720p or 1080p clips", {"side": 256}, lambda uri: "https://s3/c.mp4"),
+    ("clip is 512x512", {"side": 512}, lambda uri: "https://s3/c.mp4"),  # within 512-2160 px, but not 720p
     ("cannot give Kling a URL", {}, None),
 ])
 def test_clips_kling_cannot_take_go_to_review(reason, kwargs, url, fake, tmp_path):
@@ -242,13 +258,68 @@ def test_over_budget_nothing_is_sent_and_the_shot_goes_to_review(fake, tmp_path)
     assert "budget" in report.review()["ep01-sc001-01"] and fake.counts["kling_lipsync:identify"] == 0
 
 
-@pytest.mark.parametrize("kwargs, why", [({"shot_type": ShotType.LS}, "LS shot"), ({"provider": "local"}, "hosted takes only"),
-                                         ({"provider": "veo3"}, "native dialogue")])
-def test_wide_shots_local_takes_and_sound_models_are_skipped(kwargs, why, fake, tmp_path):
+@pytest.mark.parametrize("kwargs, why", [({"shot_type": ShotType.LS}, "LS shot"), ({"provider": "local"}, "hosted takes only")])
+def test_wide_shots_and_local_takes_are_skipped(kwargs, why, fake, tmp_path):
     store, storyboard, audio, manifest = make_episode(tmp_path, **kwargs)
     synced, report = run_pass(fake, store, storyboard, audio, manifest)
     assert report.results[0].status == "skipped" and why in report.results[0].reason
     assert synced.takes == manifest.takes and sum(fake.counts.values()) == 0
+
+
+def test_a_silent_take_of_a_sound_model_is_lip_synced(fake, tmp_path):
+    """Veo's sound was dropped (native dialogue off): its mouth must still follow the speech."""
+    store, storyboard, audio, manifest = make_episode(tmp_path, provider="veo3")
+    _, report = run_pass(fake, store, storyboard, audio, manifest)
+    assert report.results[0].status == "synced" and synced_takes(store, "d", "ep01") == {
+        "ep01-sc001-01": report.results[0].request_hash}
+
+
+# --- natively voiced takes -----------------------------------------------------------------------
+
+
+def test_a_voiced_take_whose_speech_lasts_as_its_line_is_in_sync_and_not_lip_synced(fake, tmp_path):
+    store, storyboard, audio, manifest = make_episode(tmp_path, provider="veo3", voiced_s=1.05)
+    kept, report = run_pass(fake, store, storyboard, audio, manifest)
+    (result,) = report.results
+    assert result.status == "voiced" and result.request_hash == manifest.takes[0].request_hash
+    assert kept.takes == manifest.takes and sum(fake.counts.values()) == 0  # nothing sent to Kling
+    assert review_reasons(store, "d", "ep01") == {} and synced_takes(store, "d", "ep01") == {"ep01-sc001-01": "r"}
+    assert heard_speech(store.path(manifest.takes[0].clip_uri), 30.0) == pytest.approx((0.5, 1.55), abs=0.03)
+
+
+@pytest.mark.parametrize("voiced_s, reason", [
+    (2.0, "native dialogue: happyhorse speaks for 2.00s (0.50-2.50s in the clip), line 3 was timed at 1.00s"),
+    (0.0, "native dialogue: happyhorse's clip is silent; line 3 runs 1.00s"),
+])
+def test_a_voiced_take_whose_speech_disagrees_with_its_line_goes_to_review(voiced_s, reason, fake, tmp_path):
+    store, storyboard, audio, manifest = make_episode(tmp_path, provider="happyhorse", voiced_s=voiced_s)
+    kept, report = run_pass(fake, store, storyboard, audio, manifest, lip_sync=False)  # checked with lip-sync off too
+    assert review_reasons(store, "d", "ep01") == {"ep01-sc001-01": reason}
+    assert kept.takes == manifest.takes and synced_takes(store, "d", "ep01") == {}
+
+
+def test_with_lip_sync_off_silent_takes_are_skipped_and_the_report_holds_nothing_back(fake, tmp_path):
+    store, storyboard, audio, manifest = make_episode(tmp_path)
+    store.put_record("lipsync", "d__ep01", {"drama": "d", "episode": "ep01", "results": [
+        {"shot_id": "ep01-sc001-01", "status": "review", "reason": "an earlier run's"}]})
+    _, report = run_pass(fake, store, storyboard, audio, manifest, lip_sync=False)
+    assert report.results[0].status == "skipped" and report.results[0].reason == "lip-sync is off"
+    assert review_reasons(store, "d", "ep01") == {}  # this run's report replaced the earlier one
+
+
+@pytest.mark.parametrize("args, said", [
+    ((1280, 720, False, True), "Kling's keys are not set"),
+    ((1280, 720, True, False), "the artifact store is a local folder"),
+    ((854, 480, True, True), "the episode's frame is 854x480: Kling's lip-sync takes 720p or 1080p clips with sides "
+                             "of 512-2160 px"),
+    ((912, 512, True, True), "912x512"),
+    ((3840, 2160, True, True), "3840x2160"),
+    ((720, 1280, True, True), None),
+    ((1920, 1080, True, True), None),
+])
+def test_an_episode_lip_sync_cannot_run_on_is_refused_saying_why(args, said):
+    problem = cannot_lip_sync(*args)
+    assert problem is None if said is None else said in problem
 
 
 def test_a_short_line_late_in_the_clip_is_padded_before_it(tmp_path):

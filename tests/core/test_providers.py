@@ -81,7 +81,7 @@ def test_submit_poll_download_in_the_documented_shapes(name, fake, tmp_path):
     if name == "veo3":
         assert body["instances"][0]["prompt"].startswith("INT. LAB")
         assert body["parameters"] == {"aspectRatio": "16:9", "durationSeconds": 4, "resolution": "720p",
-                                      "negativePrompt": "blurry", "generateAudio": False}
+                                      "negativePrompt": "blurry"}  # no generateAudio: the Gemini API refuses it
     elif name == "kling":
         assert body["model_name"] == "kling-v2-6" and body["mode"] == "std" and body["duration"] == "5"
         assert body["external_task_id"] == "ep01-sc001-01" and 0 <= body["cfg_scale"] <= 1  # the job's key when it has one
@@ -375,3 +375,44 @@ def test_happyhorse_uses_its_image_to_video_model_with_one_first_frame(fake):
     assert body["model"] == "happyhorse-1.1-i2v" and "ratio" not in body["parameters"]
     assert body["input"]["media"] == [{"type": "first_frame", "url": "https://store.example/key.png"}]
     asyncio.run(provider.aclose())
+
+
+# --- sound: native dialogue -------------------------------------------------------------------
+
+VOICED = ('INT. LAB - NIGHT. Mara, 30s, red coat.\nMara speaks, lips in sync with the words: "We sail at dawn."\n'
+          "One speaker: only Mara talks; Jon keeps their mouths closed.")
+
+
+@pytest.mark.parametrize("name, model, sent, sound", [
+    ("veo3", None, {}, True),  # the Gemini API takes no generateAudio and always makes sound
+    ("happyhorse", None, {}, True),  # no sound option: always sound
+    ("seedance", "seedance-1-5-pro-251215", {"generate_audio": True}, True),
+    ("seedance", None, {}, False),  # 1.0 pro makes no sound: the option is not sent
+    ("kling", None, {}, False),
+])
+def test_a_natively_voiced_request_asks_the_sound_models_for_sound(name, model, sent, sound, fake, tmp_path):
+    from dataclasses import replace
+
+    voiced = job(name, VOICED)
+    voiced = replace(voiced, model=model or voiced.model)
+    clip = asyncio.run(make(name, fake, tmp_path, voiced))
+    (_, body), = fake.submissions
+    options = {**body.get("parameters", {}), **body}
+    assert {k: options[k] for k in ("generateAudio", "generate_audio") if k in options} == sent
+    assert probe(clip).has_audio is sound
+
+
+def test_seedance_sound_models_are_told_no_sound_for_other_requests(fake, tmp_path):
+    from dataclasses import replace
+
+    asyncio.run(make("seedance", fake, tmp_path, replace(job("seedance"), model="seedance-1-5-pro-251215")))
+    (_, body), = fake.submissions
+    assert body["generate_audio"] is False  # 1.5 pro makes (and bills) sound by default
+
+
+def test_veo_on_vertex_sends_generate_audio_for_voiced_requests_only():
+    veo = VeoProvider("k", base_url="https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/"
+                      "publishers/google")
+    assert veo.body(job("veo3", VOICED))["parameters"]["generateAudio"] is True
+    assert veo.body(job("veo3"))["parameters"]["generateAudio"] is False
+    asyncio.run(veo.aclose())

@@ -52,7 +52,8 @@ class VideoInfo:
     has_audio: bool
 
     def joins_with(self, other: "VideoInfo") -> bool:
-        keys = ("codec", "width", "height", "pix_fmt", "fps", "has_audio")
+        """Whether the pictures join by stream copy (the join is of pictures only: sound is laid on after)."""
+        keys = ("codec", "width", "height", "pix_fmt", "fps")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
 
@@ -142,23 +143,31 @@ def probe(path: Path) -> VideoInfo:
 
 @dataclass(frozen=True)
 class Conform:
-    """One hosted clip to conform: cut to `seconds` and written to `out`."""
+    """One hosted clip to conform: cut to `seconds` and written to `out`. `keep_audio`: a
+    natively voiced clip keeps its own sound (AAC, 48 kHz stereo), where it has one."""
 
     source: Path
     out: Path
     seconds: float
+    keep_audio: bool = False
+
+
+SOUND = {"acodec": "aac", "audio_bitrate": "128k", "ar": 48000, "ac": 2}  # a voiced clip's own sound
+
+
+def _conform_output(clip: Conform, width: int, height: int, fps: int, encoding: VideoEncoding, threading: dict):
+    source = ffmpeg.input(str(clip.source), t=f"{clip.seconds:.3f}", **threading)
+    picture = source.video.filter("scale", width, height).filter("fps", fps=fps)
+    options = dict(vcodec=encoding.codec, preset=encoding.preset, crf=encoding.crf, pix_fmt=encoding.pix_fmt, g=encoding.gop,
+                   video_track_timescale=encoding.timescale, movflags="+faststart", loglevel="error", **threading)
+    if clip.keep_audio and probe(clip.source).has_audio:
+        return ffmpeg.output(picture, source.audio, str(clip.out), **options, **SOUND)
+    return picture.output(str(clip.out), **options, an=None)
 
 
 def _conform_command(clips: list[Conform], width: int, height: int, fps: int, encoding: VideoEncoding, threads: int | None):
     threading = {} if threads is None else {"threads": threads}
-    outputs = [
-        ffmpeg.input(str(clip.source), t=f"{clip.seconds:.3f}", **threading)
-        .video.filter("scale", width, height).filter("fps", fps=fps)
-        .output(str(clip.out), vcodec=encoding.codec, preset=encoding.preset, crf=encoding.crf, pix_fmt=encoding.pix_fmt,
-                g=encoding.gop, video_track_timescale=encoding.timescale, movflags="+faststart", an=None, loglevel="error",
-                **threading)
-        for clip in clips
-    ]
+    outputs = [_conform_output(clip, width, height, fps, encoding, threading) for clip in clips]
     command = ffmpeg.merge_outputs(*outputs).overwrite_output()
     if threads is not None:
         command = command.global_args("-filter_complex_threads", str(threads))
@@ -166,15 +175,16 @@ def _conform_command(clips: list[Conform], width: int, height: int, fps: int, en
 
 
 def conform_clip(source: Path, out: Path, seconds: float, width: int, height: int, fps: int,
-                 encoding: VideoEncoding = ENCODING, threads: int | None = None) -> None:
+                 encoding: VideoEncoding = ENCODING, threads: int | None = None, keep_audio: bool = False) -> None:
     """A hosted model's clip made like ours: cut to the shot's length, scaled to the
-    episode's size and rate, in the one encoding, its own audio dropped (the dialogue
-    track replaces it), so the episode still joins by stream copy.
+    episode's size and rate, in the one encoding, so the episode still joins by stream
+    copy. Its own audio is dropped (the dialogue track replaces it) unless `keep_audio`:
+    a natively voiced take, whose sound the episode plays instead of the dialogue track.
 
     `threads`: ffmpeg's threads for decoding, filtering and encoding (its own choice if
     None). A caller that conforms one clip per core passes 1: for short clips ffmpeg's
     thread start-up costs a fifth of the CPU, and the headers (SPS, PPS) are unchanged."""
-    _run(_conform_command([Conform(source, out, seconds)], width, height, fps, encoding, threads))
+    _run(_conform_command([Conform(source, out, seconds, keep_audio)], width, height, fps, encoding, threads))
 
 
 def conform_clips(clips: list[Conform], width: int, height: int, fps: int, encoding: VideoEncoding = ENCODING,
@@ -192,15 +202,23 @@ def conform_clips(clips: list[Conform], width: int, height: int, fps: int, encod
     errors: list[MediaError | None] = []
     for clip in clips:
         try:
-            conform_clip(clip.source, clip.out, clip.seconds, width, height, fps, encoding, threads)
+            conform_clip(clip.source, clip.out, clip.seconds, width, height, fps, encoding, threads, clip.keep_audio)
             errors.append(None)
         except MediaError as error:
             errors.append(error)
     return errors
 
 
+def with_sound(picture: Path, sound: Path, out: Path) -> None:
+    """`picture`'s video with `sound`'s audio, both copied: a voiced take whose picture was
+    re-encoded (graded, upscaled) gets its own sound back."""
+    _run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(picture), "-i", str(sound), "-map", "0:v:0", "-map", "1:a:0",
+          "-c", "copy", "-shortest", "-movflags", "+faststart", str(out)])
+
+
 def concat_clips(clips: list[Path], out: Path, encoding: VideoEncoding = ENCODING) -> str:
-    """Joins clips in order into one MP4 with faststart. Clips that share codec,
+    """Joins clips' pictures in order into one MP4 with faststart (no sound: a voiced
+    take's own sound is laid on with the dialogue, media.assembly). Clips that share codec,
     size, pixel format and rate are joined by stream copy (no quality loss, many times
     real time); otherwise they are scaled to the first clip and re-encoded.
     Returns the method used: 'copy' or 'reencode'."""
@@ -212,7 +230,7 @@ def concat_clips(clips: list[Path], out: Path, encoding: VideoEncoding = ENCODIN
         listing.write_text("".join(f"file '{c.resolve().as_posix()}'\n" for c in clips))
         args = (
             ffmpeg.input(str(listing), format="concat", safe=0)
-            .output(str(out), c="copy", movflags="+faststart", loglevel="error")
+            .output(str(out), c="copy", an=None, movflags="+faststart", loglevel="error")
             .overwrite_output()
             .compile(cmd=ffmpeg_exe())
         )

@@ -15,7 +15,14 @@ video-synthesis route, `input.media` = exactly one `{"type": "first_frame", "url
 `ratio` (the clip follows the image). `happyhorse-1.1-i2v` is named by a reseller
 (GMI Cloud), not seen on Alibaba's page. The url may be a data:image/png;base64 URI
 according to resellers quoting the parameter table (vtrix, SeaArt); Alibaba's own
-excerpt shows only a public URL, so a presigned URL is sent when the store has one."""
+excerpt shows only a public URL, so a presigned URL is sent when the store has one.
+
+Sound, checked on 2026-12-03 (resellers quoting DashScope's table: APIYI, Cloudsway,
+ModelStream): there is no sound parameter (every clip has sound: dialogue, effects,
+music) and no audio input: `input.media[].type` is first_frame, reference_image or video
+(i2v says "no audio-driven support"). So nothing is sent for sound and no voice sample
+can go with a request; the conform keeps the clip's sound for a natively voiced request
+and drops it otherwise."""
 
 from __future__ import annotations
 

@@ -13,8 +13,10 @@ resellers quoting it:
   (base64 or URL) | audio_id, sound_start_time, sound_end_time, sound_insert_time,
   sound_volume, original_audio_volume}], external_task_id, callback_url}` answers
   `data.task_id`, `task_status`. One face per task ("currently only supports one person").
-- Video: .mp4/.mov, <= 100 MB, 2-60 s, sides 512-2160 px. Audio: mp3/wav/m4a/aac,
-  <= 5 MB, 2-60 s (a shorter line is padded with silence to 2 s).
+- Video: .mp4/.mov, <= 100 MB, 2-60 s, "only 720p and 1080p, with both width and height
+  between 512px and 2160px" (identify-face's video_url, as three resellers quote Kling's
+  table, rechecked 2026-12-03). Audio: mp3/wav/m4a/aac, <= 5 MB, 2-60 s (a shorter line
+  is padded with silence to 2 s).
 - Poll `GET /v1/videos/advanced-lip-sync/{task_id}`: `task_status` submitted,
   processing, succeed, failed; `task_result.videos[0].{id, url, duration}`.
 

@@ -10,11 +10,23 @@ Checked on 2026-12-03 against ModelArk's video generation tutorial (Chinese edit
 mirrored in WHQ25/rawgenai docs/research/seed/video): a first frame is a content item
 `{"type": "image_url", "image_url": {"url": ...}, "role": "first_frame"}`;
 seedance-1-0-pro does first-frame (and first+last-frame) generation, while reference
-images (`role: reference_image`, 1-4) belong to seedance-1-0-lite-i2v only."""
+images (`role: reference_image`, 1-4) belong to seedance-1-0-lite-i2v only.
+
+Sound, checked on 2026-12-03 (ModelArk's own page was not in reach; resellers that mirror
+its parameter table: Ace Data, 302.AI, Novita, Azerion, and the byteplus-py SDK):
+`generate_audio` (boolean) makes sound with the video on seedance-1-5-pro (251215) and
+the Seedance 2.0 models, is ignored by the others (1.0 pro, which the router uses, is
+silent), and defaults to true on 1.5 pro (a paid extra: about twice the silent price per
+token, 302.AI's table). So it is sent to the sound models only, true for a natively voiced
+request and false otherwise. Reference audio (`audio_url` content) is a Seedance 2.0 input
+only; 1.0 and 1.5 pro take text and images, so no voice sample is sent."""
 
 from __future__ import annotations
 
+from zipx_core.prompting import speaks_natively
 from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
+
+SOUND_MODELS = ("seedance-1-5-pro", "dreamina-seedance-2")  # those that take generate_audio (model id prefixes)
 
 
 def _is_policy(code: str) -> bool:
@@ -45,6 +57,10 @@ class SeedanceProvider(HostedProvider):
         return [{"type": "image_url", "image_url": {"url": url}, "role": "reference_image"}
                 for url in images[: self.capabilities.max_reference_images]]
 
+    def audio(self, job: Job) -> dict:
+        """The sound option, for the models that make sound: on for a natively voiced request."""
+        return {"generate_audio": speaks_natively(job.request)} if job.model.startswith(SOUND_MODELS) else {}
+
     def body(self, job: Job) -> dict:
         request = job.request
         content: list[dict] = [{"type": "text", "text": request.prompt}, *self.images(job)]
@@ -55,6 +71,7 @@ class SeedanceProvider(HostedProvider):
             "ratio": job.aspect_ratio,
             "duration": job.duration_s,
             "seed": request.seed,
+            **self.audio(job),
         }
 
     async def submit(self, job: Job) -> str:

@@ -11,13 +11,23 @@ mimeType} (the Developer API's Veo wire as modelled by the gproxy-protocol crate
 `image` (and `lastFrame`) cannot be combined with `referenceImages` (the
 mutual-exclusion table in receptron/mulmocast-cli#1312 and #1313). Not found on Google's
 own pages: that exclusion rule in Google's words, and whether an image-to-video job may
-be 4 or 6 s (we keep the asked length)."""
+be 4 or 6 s (we keep the asked length).
+
+Checked on 2026-12-03: `generateAudio` is a Vertex AI parameter (Vertex's Veo reference);
+the Gemini API refuses it (Google's own Gen AI SDKs raise "generateAudio parameter is not
+supported in Gemini API" before sending, googleapis/js-genai#1017) and Veo 3 there always
+makes sound. So it is sent on Vertex only: true for a natively voiced request, false
+otherwise. On the Gemini API every clip comes with sound, which the conform drops unless
+the request is natively voiced. Veo takes no audio input: no voice sample can be sent."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from zipx_core.prompting import speaks_natively
 from zipx_core.providers.base import Capabilities, ContentPolicyRejected, HostedProvider, Job, TaskFailed, TaskState
+
+VERTEX_HOST = "aiplatform.googleapis.com"
 
 
 class VeoProvider(HostedProvider):
@@ -39,6 +49,10 @@ class VeoProvider(HostedProvider):
             return replace(job, duration_s=8)  # the API takes reference images and 1080p at 8 s only
         return job
 
+    def audio(self, job: Job) -> dict:
+        """The sound option: on Vertex only (see above), on for a natively voiced request."""
+        return {"generateAudio": speaks_natively(job.request)} if VERTEX_HOST in self.base_url else {}
+
     def body(self, job: Job) -> dict:
         request = job.request
         instance: dict = {"prompt": request.prompt}
@@ -58,7 +72,7 @@ class VeoProvider(HostedProvider):
                 "durationSeconds": job.duration_s,
                 "resolution": job.resolution,
                 "negativePrompt": request.negative_prompt,
-                "generateAudio": False,  # the dialogue track replaces it
+                **self.audio(job),
             },
         }
 

@@ -11,6 +11,11 @@ kept and marked. When most of the first shots of a scene fail (a bad scene set-u
 fails most of what follows), the gate stops spending on that scene and records a
 scene failure for the re-plan sensor. Once the budget stops submissions, no later
 round is submitted: the rest would be refused too.
+
+Dialogue sync is held apart from the verdicts: a shot whose dialogue the sync pass could
+not put in sync (zipx_core.lipsync: no face, speech of the wrong length...) goes to
+review with that reason whatever its verdict, and so does a shot in sync whose take the
+gate replaced (a retake was neither lip-synced nor checked); a reviewer's approval stands.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from zipx_core.generation import GenerationSettings, RenderSettings, RetakeFailed, retake_function
+from zipx_core.media import probe
+from zipx_core.media.ffmpeg import with_sound
 from zipx_core.models import Bibles, GenerationRequest, KeyframeSet, ReferenceSet, ShotsManifest, Storyboard, Take
 from zipx_core.naming import slug
 from zipx_core.prompting import shot_requests
@@ -187,11 +195,17 @@ class _Shot:
 class Gate:
     def __init__(self, bibles: Bibles, references: ReferenceSet, store, embedder: Embedder, embedder_note: str,
                  settings: RenderSettings, renderer: LocalRenderer | None = None, config: GateConfig = GateConfig(),
-                 retake: Retake | None = None, keyframes: KeyframeSet | None = None, hosted: bool = False):
+                 retake: Retake | None = None, keyframes: KeyframeSet | None = None, hosted: bool = False,
+                 native_dialogue: bool = False, must_review: dict[str, str] | None = None,
+                 synced: dict[str, str] | None = None):
         """`keyframes`: the episode's approved keyframes (keyframe-first); `hosted`: a run
         on hosted models, whose set-up references are its keyframes and locked stills,
-        never drawn offline."""
+        never drawn offline; `native_dialogue`: the drama's setting, as generation had it
+        (the requests, and their hashes, must agree). `must_review`: shot_id -> why it goes
+        to a person whatever its verdict (lipsync.review_reasons); `synced`: shot_id -> the
+        request hash of its take whose dialogue is in sync (lipsync.synced_takes)."""
         self.bibles, self.references, self.store, self.keyframes = bibles, references, store, keyframes
+        self.native_dialogue, self.must_review, self.synced = native_dialogue, must_review or {}, synced or {}
         self.embedder, self.embedder_note, self.settings = embedder, embedder_note, settings
         self.renderer = renderer or LocalRenderer()
         # a round's retakes at once: the engine's router when given (hosted models), else the local renderer
@@ -215,7 +229,7 @@ class Gate:
         retake = self.retake or retake_function(storyboard, self.store, self.settings, GenerationSettings(), self.renderer, dict)
         takes = {t.shot_id: t for t in shots.takes}
         requests = shot_requests(storyboard, self.bibles, self.settings.width, self.settings.height, self.settings.fps,
-                                 self.keyframes, self.references)
+                                 self.keyframes, self.references, self.native_dialogue)
         tracks = [_Shot(s.shot_id, s.scene_number, r, [], decisions.get(s.shot_id)) for s, r in zip(storyboard.shots, requests)]
         verdicts = self._judge(tracks, [takes[t.shot_id] for t in tracks], [t.request for t in tracks])
         scene_failures = self._stop_failing_scenes(tracks)
@@ -241,7 +255,7 @@ class Gate:
                     done.append((track, request, result))
             verdicts += self._judge([t for t, _, _ in done], [r for _, _, r in done], [q for _, q, _ in done])
             report_progress()
-        outcomes = [self._outcome(t) for t in tracks]
+        outcomes = [self._out_of_sync(t, self._sound_kept(self._outcome(t), takes[t.shot_id])) for t in tracks]
         return GateReport(drama=storyboard.drama, episode=storyboard.episode, embedder=self.embedder.name,
                           embedder_note=self.embedder_note, verdicts=verdicts, outcomes=outcomes, scene_failures=scene_failures)
 
@@ -299,6 +313,38 @@ class Gate:
         made_none = f"; no take from {'; '.join(track.failures)}" if track.failures else ""
         return ShotOutcome(**made, status="review", take=best_take,
                            reason=f"{why}; best take kept (continuity {best_verdict.continuity}){made_none}")
+
+    def _sound_kept(self, outcome: ShotOutcome, made: Take) -> ShotOutcome:
+        """A natively voiced take the judge graded or upscaled comes back re-encoded without
+        its sound (the model's speech, which the episode plays): the sound is put back."""
+        take = outcome.take
+        if take.request_hash != made.request_hash or take.clip_uri == made.clip_uri:
+            return outcome  # not a fixed version of the take generation made
+        if not probe(self.store.path(made.clip_uri)).has_audio or probe(self.store.path(take.clip_uri)).has_audio:
+            return outcome
+        with self.store.scratch_dir() as scratch:
+            voiced = Path(scratch) / "voiced.mp4"
+            with_sound(self.store.path(take.clip_uri), self.store.path(made.clip_uri), voiced)
+            artifact = self.store.put_file(voiced, "clips", ".mp4")
+        return outcome.model_copy(update={"take": take.model_copy(update={"clip_uri": artifact.uri,
+                                                                          "clip_sha256": artifact.sha256})})
+
+    def _out_of_sync(self, track: _Shot, outcome: ShotOutcome) -> ShotOutcome:
+        """The outcome sent to review when its dialogue is not in sync: the sync pass said
+        so, or the take is a retake of a shot whose synced (or checked) take it replaced.
+        A reviewer's approval stands, even of a first take that passed (the gate applies
+        decisions to failed ones only): a person's call, made seeing the reason."""
+        why = self.must_review.get(track.shot_id)
+        in_sync = self.synced.get(track.shot_id)
+        if not why and in_sync and outcome.take.request_hash != in_sync:
+            why = "dialogue not in sync: a retake replaced the take whose dialogue was lip-synced or checked"
+        if not why or outcome.review_decision == "approve":
+            return outcome
+        decision = track.decision
+        if decision and decision.decision == "approve":
+            return outcome.model_copy(update={"status": "approved", "take": decision.take or outcome.take,
+                                              "reason": _review_reason(decision), **_reviewed(decision)})
+        return outcome.model_copy(update={"status": "review", "reason": "; ".join(r for r in (why, outcome.reason) if r)})
 
 
 def _reviewed(decision: ReviewDecision | None) -> dict:

@@ -16,7 +16,7 @@ from pydantic import Field
 from zipx_core.audio import apply_speech_timing, voice_episode
 from zipx_core.audio.music import find_music, score_episode
 from zipx_core.generation import cost_summary, generate_shots, ledger_by_stage
-from zipx_core.lipsync import LipSyncSettings, lip_sync_shots
+from zipx_core.lipsync import LipSyncSettings, cannot_lip_sync, lip_sync_shots
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
@@ -134,7 +134,9 @@ def episode_audio(
     kinds={"python", "ffmpeg"},
     owners=OWNERS,
     description="One take per shot, as long as its speech, generated with the bible entries in every request; "
-    "finished requests are never repeated.",
+    "finished requests are never repeated. Dialogue in sync: with Generation.native_dialogue a model that makes sound "
+    "speaks one-speaker shots' lines (its speech length is checked); with Generation.lip_sync silent hosted dialogue "
+    "takes are lip-synced by Kling; a shot that cannot be put in sync goes to review with the reason.",
 )
 def shots(
     context: dg.AssetExecutionContext,
@@ -150,7 +152,11 @@ def shots(
     generation: Generation,
 ):
     drama, episode = drama_and_episode(context)
-    store = artifacts.store()
+    store, frame = artifacts.store(), render.settings(generation)
+    presigned_url = getattr(store, "presigned_url", None)  # S3 only: hosted models fetch references and clips by URL
+    if generation.lip_sync and (problem := cannot_lip_sync(
+            frame.width, frame.height, bool(generation.kling_access_key and generation.kling_secret_key), bool(presigned_url))):
+        raise dg.Failure(description=f"{drama} {episode}: {problem}")  # before anything is paid for
     providers = generation.providers()
     context.log.info(f"{drama} {episode}: quality {generation.quality.value}; hosted models with keys: "
                      f"{', '.join(sorted(providers)) or 'none (every shot renders on local, routes still costed)'}")
@@ -161,11 +167,10 @@ def shots(
 
     timed = apply_speech_timing(storyboard, episode_audio)
     settings = generation.settings()
-    presigned_url = getattr(store, "presigned_url", None)  # S3 only: hosted models fetch references and clips by URL
     manifest = generate_shots(
-        timed, Bibles.of(character_bible, scene_bible), store, render.settings(generation), renderer=failures.renderer(),
+        timed, Bibles.of(character_bible, scene_bible), store, frame, renderer=failures.renderer(),
         on_progress=progress, generation=settings, providers=providers, reference_url=presigned_url,
-        keyframes=keyframes, references=reference_frames,
+        keyframes=keyframes, references=reference_frames, native_dialogue=generation.native_dialogue,
     )
     if manifest.failed:
         # everything made is in the store (takes, task ids, charges): a re-run pays for none of it again
@@ -174,13 +179,15 @@ def shots(
             + "; ".join(f"{shot}: {why}" for shot, why in sorted(manifest.failed.items())[:10]),
             metadata={"failed": dg.MetadataValue.json(manifest.failed), "made": len(manifest.takes)},
         )
-    if generation.lip_sync:  # silent hosted dialogue takes synced to their speech; what cannot be goes to review
-        manifest, lip_sync = lip_sync_shots(timed, episode_audio, manifest, store, generation.lip_syncer, settings,
-                                            LipSyncSettings(tolerance_s=generation.lip_sync_tolerance_s),
-                                            video_url=presigned_url)
-        context.log.info(f"{drama} {episode}: lip-sync: {sum(r.status == 'synced' for r in lip_sync.results)} synced, "
-                         f"to review: {lip_sync.review() or 'none'}")
-    yield dg.Output(manifest, metadata=_shots_metadata(drama, episode, timed, manifest, store, settings))
+    # voiced takes checked, silent hosted dialogue takes lip-synced (when on); what is not in sync goes to review.
+    # Run every time: the report it stores is what the gate holds shots back by, and must be this run's
+    manifest, sync = lip_sync_shots(timed, episode_audio, manifest, store, generation.lip_syncer if generation.lip_sync else None,
+                                    settings, LipSyncSettings(tolerance_s=generation.lip_sync_tolerance_s),
+                                    video_url=presigned_url)
+    counts = dict(Counter(r.status for r in sync.results))
+    context.log.info(f"{drama} {episode}: dialogue sync {counts}; to review: {sync.review() or 'none'}")
+    yield dg.Output(manifest, metadata={**_shots_metadata(drama, episode, timed, manifest, store, settings),
+                                        "dialogue_sync": counts, "dialogue_to_review": sync.review()})
 
 
 def _shots_metadata(drama: str, episode: str, timed: Storyboard, manifest, store, settings) -> dict:

@@ -8,6 +8,7 @@ from zipx_core.audio import apply_speech_timing
 from zipx_core.generation import retake_function
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.keyframes import KeyframeMaker, offline_setup
+from zipx_core.lipsync import review_reasons, synced_takes
 from zipx_core.models import (Bibles, CharacterBibles, EpisodeAudio, KeyframeSet, ReferenceSet, SceneBibles, Script, ShotsManifest,
                               Storyboard)
 from zipx_core.prompting import shot_requests
@@ -191,7 +192,8 @@ CHECKS = _checks()
     op_tags=qa_op_tags(),
     description="The quality gate: continuity (CLIP, or the offline colour embedder) -> lighting (graded when close) "
     "-> resolution and artifacts (upscaled or discarded). Three attempts, then human review; scenes that fail "
-    "from the start are stopped and recorded for re-planning.",
+    "from the start are stopped and recorded for re-planning. A shot whose dialogue could not be put in sync "
+    "(lip-sync or a natively voiced take's check, in `shots`) goes to review with the reason, whatever its verdict.",
 )
 def approved_frames(
     context: dg.AssetExecutionContext,
@@ -211,7 +213,8 @@ def approved_frames(
                              renderer, generation.providers, reference_url=getattr(store, "presigned_url", None))
     gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(generation),
                 renderer=renderer, config=GateConfig.recorded(store, embedder.name), retake=retake, keyframes=keyframes,
-                hosted=generation.hosted)
+                hosted=generation.hosted, native_dialogue=generation.native_dialogue,
+                must_review=review_reasons(store, drama, episode), synced=synced_takes(store, drama, episode))
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
