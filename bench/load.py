@@ -33,26 +33,37 @@ sys.path.insert(0, str(REPO))
 from bench.spine import CORPUS  # noqa: E402
 from tests.providers_server import KEYS, KLING_ACCESS, KLING_SECRET, FakeProviders  # noqa: E402
 
+def fake_generation(url: str):
+    """The four models at the protocol server, keys from the environment; stills approved
+    automatically (nobody reviews a load test); a generous account: the fake's limits are
+    not what is measured here."""
+    import dagster as dg
+
+    from zipx_dagster.resources import Generation
+
+    hosts = {name: ["127.0.0.1"] for name in ("veo3", "kling", "seedance", "happyhorse")}
+    return Generation(
+        gemini_api_key=dg.EnvVar("GEMINI_API_KEY"), kling_access_key=dg.EnvVar("KLING_ACCESS_KEY"),
+        kling_secret_key=dg.EnvVar("KLING_SECRET_KEY"), ark_api_key=dg.EnvVar("ARK_API_KEY"),
+        dashscope_api_key=dg.EnvVar("DASHSCOPE_API_KEY"),
+        base_urls={"veo3": url + "/v1beta", "kling": url, "seedance": url, "happyhorse": url},
+        download_hosts=hosts, allow_private_hosts=True, auto_approve_stills=True,
+        concurrency={name: 50 for name in hosts}, submissions_per_minute={name: 0 for name in hosts})
+
+
 RUN = """
 import json, resource, sys
 import dagster as dg
 from pathlib import Path
 from zipx_dagster.definitions import build_definitions
 from zipx_dagster.partitions import drama_episode_key
-from zipx_dagster.resources import Generation, RenderConfig
+from zipx_dagster.resources import RenderConfig
+from bench.load import fake_generation
 
 home, url, episode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-hosts = {name: ["127.0.0.1"] for name in ("veo3", "kling", "seedance", "happyhorse")}
-generation = Generation(
-    gemini_api_key=dg.EnvVar("GEMINI_API_KEY"), kling_access_key=dg.EnvVar("KLING_ACCESS_KEY"),
-    kling_secret_key=dg.EnvVar("KLING_SECRET_KEY"), ark_api_key=dg.EnvVar("ARK_API_KEY"),
-    dashscope_api_key=dg.EnvVar("DASHSCOPE_API_KEY"),
-    base_urls={"veo3": url + "/v1beta", "kling": url, "seedance": url, "happyhorse": url},
-    download_hosts=hosts, allow_private_hosts=True,
-    # a generous account: the fake's limits are not what is measured here
-    concurrency={name: 50 for name in hosts}, submissions_per_minute={name: 0 for name in hosts})
+generation = fake_generation(url)
 defs = build_definitions(home, RenderConfig(width=128, height=72), generation=generation)
-job = defs.resolve_job_def("episode_job").get_subset(asset_selection={dg.AssetKey("storyboard"), dg.AssetKey("episode_audio"), dg.AssetKey("shots")})
+job = defs.resolve_job_def("episode_job").get_subset(asset_selection={dg.AssetKey(name) for name in ("storyboard", "episode_audio", "keyframes", "shots")})
 result = job.execute_in_process(instance=dg.DagsterInstance.get(), partition_key=drama_episode_key("load", episode), raise_on_error=False)
 takes = result.output_for_node("shots").takes if result.success else []
 print(json.dumps({"episode": episode, "success": result.success, "takes": len(takes),
@@ -104,7 +115,7 @@ def main() -> None:
         os.environ.update(env)
         instance = dg.DagsterInstance.get()
         drama, episodes = register_drama(instance, drama_folder(work, args.episodes, args.scenes), home / "inbox")
-        defs = build_definitions(home, RenderConfig(width=128, height=72))
+        defs = build_definitions(home, RenderConfig(width=128, height=72), generation=fake_generation(fake.url))
         assert defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key=drama).success
         started = time.monotonic()
         runs = [subprocess.Popen([sys.executable, "-c", RUN, str(home), fake.url, episode], cwd=REPO, env=env,
