@@ -163,7 +163,15 @@ def blockiness(grey: np.ndarray) -> float:
 
 def _frozen_spread(frames: list[np.ndarray]) -> float:
     pairs = [(a, b) for i, a in enumerate(frames) for b in frames[i + 1 :]]
-    return max((float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in pairs), default=0.0)
+    return max((_mean_difference(a, b) for a, b in pairs), default=0.0)
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 frames, from an exact integer sum in uint8
+    arithmetic (max - min): the same float as the mean over int16 differences, in half
+    the time."""
+    total = (np.maximum(a, b) - np.minimum(a, b)).sum(dtype=np.uint32 if a.size * 255 < 2**32 else np.uint64)
+    return int(total) / a.size
 
 
 def artifacts(take: Sampled, reference: ReferenceStats, thresholds: Thresholds) -> list[StageResult]:

@@ -1,23 +1,34 @@
 """Judging takes in batches: continuity -> lighting -> resolution and artifacts.
 
 A batch (one round of the gate: every first take, or every retake of a round) is judged
-in chunks of a few takes. An inspecting process decodes the next chunk's takes and runs
-their lighting and artifact checks (on the few frames they read) while this process
-encodes the chunk before: one encoder batch for the keyframes of all its shots and the
-references of the set-ups it is the first to meet. A set-up's references are drawn and
-encoded once per judge, a locked still encoded once per judge.
+in chunks of a few takes. An inspecting process decodes takes and runs their lighting and
+artifact checks (on the few frames they read) while this process encodes: one encoder
+batch per chunk, for the keyframes of its shots and the references of the set-ups it is
+the first to meet. A set-up's references are drawn and encoded once per judge, a locked
+still encoded once per judge.
+
+A first round meets new set-ups, each drawn from the first take that meets it, so its
+chunks are inspected in order: here until the inspecting process is up, then all the
+rest there. A retake round's set-ups are all known, and its encoder has only keyframes to
+do, less work than decoding: both processes inspect it, a take at a time, each claiming
+the next from its end of the round.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import pickle
+import select
 import subprocess
 import sys
+import tempfile
+import threading
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +47,16 @@ from zipx_core.qa.decode import all_frames, sample_take
 from zipx_core.qa.embeddings import Embedder
 from zipx_core.qa.references import load_rgb
 
-# Takes per encoder batch: 12 keyframes of 4 shots, plus the references of the set-ups
-# they are first to meet (10 stills each). Two chunks are in memory at once: at most
-# 65 MB at 640x360, when every set-up is new.
+# Takes per encoder batch in a first round: 12 keyframes of 4 shots, plus the references
+# of the set-ups they are first to meet (10 stills each): 36 MB at 640x360 when all four
+# are new. The inspecting process may hold AHEAD_BYTES of answers unread (and one more)
+# before it waits for the judge.
 CHUNK = 4
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+AHEAD_BYTES = 48 * 1024 * 1024
+# A retake round is shared out a take at a time, so that neither process is left with a
+# long last chunk while the other waits (measured: a little faster than two at a time).
+SHARED_CHUNK = 1
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
 class Verdict(BaseModel):
@@ -126,11 +142,12 @@ def given_stills(paths: list[str], request: GenerationRequest) -> list[np.ndarra
 Job = tuple[str, GenerationRequest, tuple, ReferenceStats | None, list[str] | None]  # path, request, set-up key, stats, stills
 
 
-def inspect_chunk(jobs: list[Job], thresholds: Thresholds) -> list[Inspected]:
-    """In the inspecting process: each take decoded once and checked for lighting and
-    artifacts against its set-up, whose stills are read (hosted) or drawn (offline) here
-    when not known yet."""
-    clean, drawn, inspected = None, {}, []
+def inspect_chunk(jobs: list[Job], thresholds: Thresholds, drawn: dict | None = None) -> list[Inspected]:
+    """Each take decoded once and checked for lighting and artifacts against its set-up,
+    whose stills are read (hosted) or drawn (offline) here when not known yet; `drawn`
+    (set-up key -> stats) remembers them past this chunk, for the chunks after it that
+    were sent before this one's stills reached the judge."""
+    clean, drawn, inspected = None, {} if drawn is None else drawn, []
     for path, request, key, stats, paths in jobs:
         stills = None
         if stats is None and key not in drawn:
@@ -161,30 +178,75 @@ def inspect_take(path: Path, request: GenerationRequest, stats: ReferenceStats, 
     return inspected
 
 
+def claim(claims: str, index: int) -> bool:
+    """Takes chunk `index` of a retake round for the process that calls it, unless the
+    other took it first: making a folder is atomic between processes."""
+    try:
+        os.mkdir(os.path.join(claims, str(index)))
+        return True
+    except FileExistsError:
+        return False
+
+
 class Inspector:
     """A child process (`python -m zipx_core.qa.judge`) decoding and checking takes while
     this one encodes: a thread would not do, both sides hold the GIL most of the time
-    (measured: two threads shared one core). Jobs and results go as pickles over its
-    stdin and stdout; at EOF (this process gone, even killed) it exits."""
+    (measured: two threads shared one core). A job list of chunks goes as a pickle over its
+    stdin; an answer per chunk comes back over its stdout, in order, each a pickle after
+    its length, read straight from the pipe so that `ready` can ask the pipe. With a
+    `claims` folder, it inspects only the chunks it claims, answering None for the others.
+    Its first answer, None, says it is up (its imports take 0.7 s). At EOF (this process
+    gone, even killed) it exits."""
 
     def __init__(self):
         here = str(Path(__file__).resolve().parents[2])  # importable as this process imports it
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen([sys.executable, "-m", "zipx_core.qa.judge"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=env)
+        self.up = False
 
-    def submit(self, jobs: list, thresholds: Thresholds) -> None:
-        pickle.dump((jobs, thresholds), self.process.stdin)
+    def submit(self, chunks: list[list[Job]], thresholds: Thresholds, claims: str | None = None) -> None:
+        pickle.dump((chunks, thresholds, claims), self.process.stdin)
         self.process.stdin.flush()
 
-    def result(self) -> list[Inspected]:
-        try:
-            ok, answer = pickle.load(self.process.stdout)
-        except EOFError:
-            raise RuntimeError(f"the inspecting process ended (exit code {self.process.wait()})") from None
+    def started(self) -> bool:
+        self.ready()
+        return self.up
+
+    def ready(self) -> bool:
+        """Whether an answer has begun to arrive: reading it then hardly waits."""
+        if not self.up and self._readable():
+            self._hello()
+        return self.up and self._readable()
+
+    def result(self) -> list[Inspected] | None:
+        if not self.up:
+            self._hello()
+        return self._next_answer()
+
+    def _hello(self) -> None:
+        self._next_answer()
+        self.up = True
+
+    def _readable(self) -> bool:
+        return bool(select.select([self.process.stdout], [], [], 0)[0])
+
+    def _next_answer(self) -> list[Inspected] | None:
+        ok, answer = pickle.loads(self._read(int.from_bytes(self._read(8), "little")))
         if not ok:
             raise RuntimeError(f"inspecting takes failed in the inspecting process:\n{answer}")
         return answer
+
+    def _read(self, count: int) -> bytearray:
+        """`count` bytes from the pipe, by the descriptor (a buffered reader would take
+        more than asked, unseen by `ready`)."""
+        data, got = bytearray(count), 0
+        while got < count:
+            read = os.readv(self.process.stdout.fileno(), [memoryview(data)[got:]])
+            if not read:
+                raise RuntimeError(f"the inspecting process ended (exit code {self.process.wait()})")
+            got += read
+        return data
 
     def close(self) -> None:
         """Both pipes closed first: a result nobody will read (this side failed) ends the
@@ -194,33 +256,89 @@ class Inspector:
         self.process.wait()
 
 
-def serve() -> None:
-    """The inspecting process: one answer per job list, until its input ends. Answers go
-    to the stdout it was given; anything else printed goes to stderr."""
-    requests, answers = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    while True:
+class Answers:
+    """The inspecting process's answers, written by a thread, so that it goes on to the
+    next chunk while the judge has not read the last (megabytes of keyframes and stills
+    through a pipe of 64 KB); it waits once AHEAD_BYTES are unread, so as not to run far
+    ahead of the judge holding them. Once the judge stops reading (it failed, or is gone),
+    `broken`, and what it would have written is dropped."""
+
+    def __init__(self, stream):
+        self.stream, self.waiting, self.bytes = stream, [], 0
+        self.changed, self.broken = threading.Condition(), threading.Event()
+        threading.Thread(target=self._write, daemon=True).start()
+
+    def put(self, answer: tuple) -> None:
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)  # 5: arrays without a copy
+        with self.changed:
+            self.changed.wait_for(lambda: self.bytes < AHEAD_BYTES or self.broken.is_set())
+            self.waiting.append(data)
+            self.bytes += len(data)
+            self.changed.notify_all()
+
+    def _write(self) -> None:
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: self.waiting)
+                data = self.waiting[0]
+            if not self.broken.is_set():
+                self._send(data)
+            with self.changed:
+                self.waiting.pop(0)
+                self.bytes -= len(data)
+                self.changed.notify_all()
+
+    def _send(self, data: bytes) -> None:
         try:
-            jobs, thresholds = pickle.load(requests)
+            self.stream.write(len(data).to_bytes(8, "little"))
+            self.stream.write(data)
+            self.stream.flush()
+        except BrokenPipeError:
+            self.broken.set()
+
+
+def serve() -> None:
+    """The inspecting process: an answer per chunk of each job list, until its input ends
+    or its answers are no longer read. Answers go to the stdout it was given; anything
+    else printed goes to stderr."""
+    requests, answers = sys.stdin.buffer, Answers(os.fdopen(os.dup(1), "wb"))
+    os.dup2(2, 1)
+    put_frame_buffers_on_the_heap()
+    drawn: dict = {}  # set-up key -> stats, of the set-ups drawn here
+    answers.put((True, None))  # up
+    while not answers.broken.is_set():
+        try:
+            chunks, thresholds, claims = pickle.load(requests)
         except EOFError:
             return
-        try:
-            answer = (True, inspect_chunk(jobs, thresholds))
-        except Exception:  # reported to the judge, which raises it there
-            answer = (False, traceback.format_exc())
-        try:
-            pickle.dump(answer, answers)
-            answers.flush()
-        except BrokenPipeError:  # the judge stopped reading: it failed, or is gone
-            return
+        for index, jobs in enumerate(chunks):
+            if answers.broken.is_set():
+                return
+            answers.put(_answer(jobs, thresholds, claims, index, drawn))
+
+
+def _answer(jobs: list[Job], thresholds: Thresholds, claims: str | None, index: int, drawn: dict) -> tuple:
+    try:
+        return True, inspect_chunk(jobs, thresholds, drawn) if claims is None or claim(claims, index) else None
+    except Exception:  # reported to the judge, which raises it there
+        return False, traceback.format_exc()
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """Looked up once: find_library runs ldconfig in a subprocess (1.5 ms), and the judge
+    calls glibc four times for each chunk it inspects itself."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
 
 
 def _libc_call(name: str, *args) -> None:
     """A glibc allocator call; elsewhere, nothing to do."""
-    try:
-        getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)(*args)
-    except (OSError, AttributeError):
-        pass
+    call = getattr(_libc(), name, None)
+    if call:
+        call(*args)
 
 
 def keep_frame_buffers_off_the_heap() -> None:
@@ -228,9 +346,31 @@ def keep_frame_buffers_off_the_heap() -> None:
     (0.2-0.7 MB: keyframes, stills) end up in arenas that never shrink, between episodes
     and the other stages' threads (measured, the demo's largest process over four
     episodes: 283 -> 356 MiB; 282 -> 309 with this). A fixed threshold keeps them mapped,
-    returned to the system when freed; after each batch, what the arenas hold free is
-    handed back too (malloc_trim)."""
+    returned to the system when freed, and the heap's free top is handed back past glibc's
+    default 128 KB; after each batch, what the arenas hold free is handed back too
+    (malloc_trim)."""
     _libc_call("mallopt", M_MMAP_THRESHOLD, 128 * 1024)
+    _libc_call("mallopt", M_TRIM_THRESHOLD, 128 * 1024)
+
+
+def put_frame_buffers_on_the_heap() -> None:
+    """For inspecting takes: their frames and the checks' temporaries (some 40 MB a take,
+    each block freed soon after) reused from the heap, neither mapped afresh nor trimmed
+    off its top and then faulted in again page by page (measured, 48 takes at 320x180:
+    250,000 page faults and 1.1 s mapped; 50,000 and 0.8 s from a heap trimmed as glibc
+    does; none and 0.7 s untrimmed)."""
+    _libc_call("mallopt", M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # glibc's largest
+    _libc_call("mallopt", M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+
+
+@contextmanager
+def frame_buffers_on_the_heap():
+    """Inspecting in the judge's process: off the heap again after."""
+    put_frame_buffers_on_the_heap()
+    try:
+        yield
+    finally:
+        keep_frame_buffers_off_the_heap()
 
 
 class Judge:
@@ -248,28 +388,73 @@ class Judge:
         self._locked: dict[str, np.ndarray] = {}  # uri -> embedding
 
     def __call__(self, batch: list[tuple[Take, GenerationRequest]]) -> list[tuple[Verdict, Take]]:
-        """The inspecting process works on the next chunk while this one is encoded; a chunk
-        is sent once the one before it is back, so its known set-ups go with it. The first
-        chunk is inspected here, while the process starts (0.3 s) or waits for work."""
-        chunks = [batch[i : i + CHUNK] for i in range(0, len(batch), CHUNK)]
-        judged: list[tuple[Verdict, Take]] = []
-        if not chunks:
-            return judged
-        if len(chunks) > 1 and not self._inspector:
+        """A batch whose set-ups are all known (a retake round) is shared out between this
+        process and the inspecting one, if that one is up; any other is judged in order."""
+        if not batch:
+            return []
+        if len(batch) > CHUNK and not self._inspector:  # fewer: judged here sooner than it starts (0.7 s)
             self._inspector = Inspector()  # kept for the next round, until close()
         try:
-            for index, chunk in enumerate(chunks):
-                inspected = self._inspector.result() if index else inspect_chunk(self._jobs(chunk), self.thresholds)
-                new = self._register(chunk, inspected)
-                if index + 1 < len(chunks):
-                    self._inspector.submit(self._jobs(chunks[index + 1]), self.thresholds)
-                judged += self._decide(chunk, inspected, new)
-                del inspected, new  # keyframes and stills: not kept while the next chunk is awaited
+            if self._inspector and self._inspector.started() and all(self._key(r) in self._setups for _, r in batch):
+                judged = self._judge_shared([batch[i : i + SHARED_CHUNK] for i in range(0, len(batch), SHARED_CHUNK)])
+            else:
+                judged = self._judge_in_order([batch[i : i + CHUNK] for i in range(0, len(batch), CHUNK)])
         except BaseException:
             self.close()  # it may hold an answer nobody will read
             raise
         _libc_call("malloc_trim", 0)
         return judged
+
+    def _judge_in_order(self, chunks: list[list[tuple[Take, GenerationRequest]]]) -> list[tuple[Verdict, Take]]:
+        """A set-up is drawn from the first take that meets it, so chunks are inspected in
+        order: here, until the inspecting process is up (measured: the judge waited
+        0.2-0.6 s on its start); then all the rest there, sent at once (it remembers what
+        it draws) before this one encodes its last, and encoded as they come back."""
+        judged, sent = [], False
+        for index, chunk in enumerate(chunks):
+            inspected = self._inspector.result() if sent else self._inspect_here(self._jobs(chunk))
+            new = self._register(chunk, inspected)
+            if not sent and index + 1 < len(chunks) and self._inspector and self._inspector.started():
+                self._inspector.submit([self._jobs(rest) for rest in chunks[index + 1 :]], self.thresholds)
+                sent = True
+            judged += self._decide(chunk, inspected, new)
+            del inspected, new  # keyframes and stills: not kept while the next chunk is awaited
+        return judged
+
+    def _judge_shared(self, chunks: list[list[tuple[Take, GenerationRequest]]]) -> list[tuple[Verdict, Take]]:
+        """Every set-up known, so no chunk waits on another: the inspecting process is sent
+        them all and works from the front; this one encodes what comes back and, whenever
+        nothing has, claims a chunk from the back and inspects it itself (measured: a
+        retake round's decoding and checks take longer than encoding its keyframes)."""
+        jobs, judged = [self._jobs(chunk) for chunk in chunks], {}
+        answered, back = 0, len(chunks) - 1  # the inspecting process's next answer; this one's next claim
+        with tempfile.TemporaryDirectory(prefix="zipx-claims-", ignore_cleanup_errors=True) as claims:
+            self._inspector.submit(jobs, self.thresholds, claims)
+            while answered < len(chunks):
+                if back >= answered and not self._inspector.ready():
+                    if claim(claims, back):
+                        judged[back] = self._decide(chunks[back], self._inspect_here(jobs[back]), [])
+                        back -= 1
+                        continue
+                    back = -1  # the inspecting process has reached it: the rest are its
+                answered = self._decide_answers(chunks, answered, judged)
+        return [pair for index in range(len(chunks)) for pair in judged[index]]
+
+    def _decide_answers(self, chunks: list[list[tuple[Take, GenerationRequest]]], answered: int, judged: dict) -> int:
+        """The inspecting process's next answer, with those already come after it, up to
+        CHUNK takes, encoded as one batch (CLIP on a CPU: a fifth slower on three keyframes
+        at a time than on twelve); returns the index of the answer after them."""
+        indices, inspected = [], []
+        while answered < len(chunks) and (not indices or (len(inspected) < CHUNK and self._inspector.ready())):
+            answer = self._inspector.result()
+            if answer is not None:  # None: claimed here
+                indices.append(answered)
+                inspected += answer
+            answered += 1
+        pairs = iter(self._decide([pair for index in indices for pair in chunks[index]], inspected, []) if indices else [])
+        for index in indices:
+            judged[index] = [next(pairs) for _ in chunks[index]]
+        return answered
 
     def close(self) -> None:
         if self._inspector:
@@ -278,6 +463,10 @@ class Judge:
 
     def __del__(self):
         self.close()  # a judge dropped unclosed: its process gets EOF and ends
+
+    def _inspect_here(self, jobs: list[Job]) -> list[Inspected]:
+        with frame_buffers_on_the_heap():
+            return inspect_chunk(jobs, self.thresholds)
 
     def _key(self, request: GenerationRequest) -> tuple:
         return ("stills", *self.setup_uris(request)) if self.setup_uris else setup_key(request)
