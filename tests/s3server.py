@@ -23,19 +23,41 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def free_ports() -> dict[str, int]:
+    """A distinct free port for each of SeaweedFS's listeners."""
+    chosen: set[int] = set()
+    while len(chosen) < len(PORTS):
+        chosen.add(free_port())
+    return dict(zip(PORTS, sorted(chosen)))
+
+
 class S3Server:
     """`start()` again after `stop()` brings the same server back on the same data."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.ports = {name: free_port() for name in PORTS}
+        self.ports = free_ports()
         self.process: subprocess.Popen | None = None
+        self.started_once = False
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3.port']}"
 
     def start(self) -> "S3Server":
+        """Starts the server; a first start that fails (a port taken since it was chosen)
+        is tried again on other ports, with what SeaweedFS said in the error at the end."""
+        for _ in range(3):
+            if self._launch():
+                self.started_once = True
+                return self
+            if self.started_once:  # a restart keeps its ports: the data's addresses name them
+                break
+            self.ports = free_ports()
+        log = (self.root / "weed.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"SeaweedFS's S3 server did not start; it said:\n{log}")
+
+    def _launch(self) -> bool:
         weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
         self.root.mkdir(parents=True, exist_ok=True)
         identities = self.root / "s3.json"
@@ -43,22 +65,23 @@ class S3Server:
             "name": "zipx", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
         ports = [f"-{name}={port}" for name, port in self.ports.items()]
-        self.process = subprocess.Popen(
-            [weed, "server", f"-dir={self.root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", f"-s3.config={identities}",
-             "-volume.max=8", "-master.volumeSizeLimitMB=256", *ports],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
+        with open(self.root / "weed.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [weed, "server", f"-dir={self.root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", f"-s3.config={identities}",
+                 "-volume.max=8", "-master.volumeSizeLimitMB=256", *ports],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 120  # a loaded 2-core machine takes a while
         while time.monotonic() < deadline and self.process.poll() is None:
             try:  # ready once it takes a signed request
                 client = self.client()
                 if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
                     client.create_bucket(Bucket=BUCKET)
-                return self
+                return True
             except Exception:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("SeaweedFS's S3 server did not start")
+        return False
 
     def stop(self) -> None:
         if self.process:  # SIGKILL: a server that dies, and SIGTERM takes SeaweedFS 15 s

@@ -70,7 +70,8 @@ def episode_fingerprint(home) -> dict:
         for packet in container.demux(container.streams.video[0], container.streams.audio[0]):
             packets[packet.stream.type].update(bytes(packet))
     return {
-        "takes": [t["clip_sha256"] for t in manifest(home, "shots")["takes"]],
+        # the request beside the clip: a mismatch then says whether the ask or the encoding differed
+        "takes": [(t["request_hash"], t["clip_sha256"]) for t in manifest(home, "shots")["takes"]],
         "verdicts": {o["shot_id"]: (o["status"], o["take"]["clip_sha256"]) for o in manifest(home, "approved_frames")["outcomes"]},
         "video_packets": packets["video"].hexdigest(),
         "audio_packets": packets["audio"].hexdigest(),

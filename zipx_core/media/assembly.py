@@ -148,7 +148,8 @@ def _mux(video: Path, audio: Path, out: Path, subtitles: Path | None) -> None:
     options = {"acodec": "copy", "movflags": "+faststart", "loglevel": "error"}
     if subtitles:
         picture = picture.filter("subtitles", str(subtitles))
-        options.update(vcodec=ENCODING.codec, preset=ENCODING.preset, crf=ENCODING.crf, pix_fmt=ENCODING.pix_fmt)
+        options.update(vcodec=ENCODING.codec, preset=ENCODING.preset, crf=ENCODING.crf, pix_fmt=ENCODING.pix_fmt,
+                       threads=ENCODING.threads)
     else:
         options["vcodec"] = "copy"
     _run(ffmpeg.output(picture, sound, str(out), **options).overwrite_output().compile(cmd=ffmpeg_exe()))

@@ -35,6 +35,11 @@ class VideoEncoding:
     pix_fmt: str = "yuv420p"
     gop: int = 48
     timescale: int = 12288
+    # libx264's bytes depend on its thread count (and, frame-threaded, on timing): one
+    # thread makes a clip the same bytes on every machine and every run, which
+    # content-addressed clips, crash resume and workers sharing a store rely on.
+    # Clips are encoded several at a time, so the cores stay busy.
+    threads: int = 1
 
 
 ENCODING = VideoEncoding()
@@ -92,6 +97,7 @@ def raw_video_writer(path: Path, width: int, height: int, fps: int, encoding: Vi
             crf=encoding.crf,
             pix_fmt=encoding.pix_fmt,
             g=encoding.gop,
+            threads=encoding.threads,
             r=fps,
             movflags="+faststart",
             video_track_timescale=encoding.timescale,
@@ -159,7 +165,7 @@ def _conform_output(clip: Conform, width: int, height: int, fps: int, encoding: 
     source = ffmpeg.input(str(clip.source), t=f"{clip.seconds:.3f}", **threading)
     picture = source.video.filter("scale", width, height).filter("fps", fps=fps)
     options = dict(vcodec=encoding.codec, preset=encoding.preset, crf=encoding.crf, pix_fmt=encoding.pix_fmt, g=encoding.gop,
-                   video_track_timescale=encoding.timescale, movflags="+faststart", loglevel="error", **threading)
+                   threads=encoding.threads, video_track_timescale=encoding.timescale, movflags="+faststart", loglevel="error")
     if clip.keep_audio and probe(clip.source).has_audio:
         return ffmpeg.output(picture, source.audio, str(clip.out), **options, **SOUND)
     return picture.output(str(clip.out), **options, an=None)
@@ -181,9 +187,9 @@ def conform_clip(source: Path, out: Path, seconds: float, width: int, height: in
     copy. Its own audio is dropped (the dialogue track replaces it) unless `keep_audio`:
     a natively voiced take, whose sound the episode plays instead of the dialogue track.
 
-    `threads`: ffmpeg's threads for decoding, filtering and encoding (its own choice if
-    None). A caller that conforms one clip per core passes 1: for short clips ffmpeg's
-    thread start-up costs a fifth of the CPU, and the headers (SPS, PPS) are unchanged."""
+    `threads`: ffmpeg's threads for decoding and filtering (its own choice if None; the
+    encoder's are the encoding's). A caller that conforms one clip per core passes 1:
+    for short clips ffmpeg's thread start-up costs a fifth of the CPU."""
     _run(_conform_command([Conform(source, out, seconds, keep_audio)], width, height, fps, encoding, threads))
 
 
@@ -246,7 +252,7 @@ def concat_clips(clips: list[Path], out: Path, encoding: VideoEncoding = ENCODIN
         ffmpeg.concat(*streams, v=1, a=0)
         .output(
             str(out), vcodec=encoding.codec, preset=encoding.preset, crf=encoding.crf,
-            pix_fmt=encoding.pix_fmt, movflags="+faststart", loglevel="error",
+            pix_fmt=encoding.pix_fmt, threads=encoding.threads, movflags="+faststart", loglevel="error",
         )
         .overwrite_output()
         .compile(cmd=ffmpeg_exe())
