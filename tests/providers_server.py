@@ -653,6 +653,11 @@ def _poll_answer(provider: str, task_id: str, running: bool, outcome: str | None
             return {"id": task_id, "status": "failed" if outcome != "expired" else "expired",
                     "error": {"code": code, "message": outcome}}
         return {"id": task_id, "status": "succeeded", "content": {"video_url": video}}
+    return _dashscope_task(task_id, running, outcome, {"video_url": video}, {"duration": 5})
+
+
+def _dashscope_task(task_id: str, running: bool, outcome: str | None, result: dict, usage: dict) -> dict:
+    """DashScope's task answer, shared by HappyHorse video and Wan images."""
     if running:
         return {"output": {"task_id": task_id, "task_status": "RUNNING"}}
     if outcome == "expired":
@@ -660,7 +665,7 @@ def _poll_answer(provider: str, task_id: str, running: bool, outcome: str | None
     if outcome in ("failed", "policy"):
         code = "DataInspectionFailed" if outcome == "policy" else "InternalError"
         return {"output": {"task_id": task_id, "task_status": "FAILED", "code": code, "message": outcome}}
-    return {"output": {"task_id": task_id, "task_status": "SUCCEEDED", "video_url": video}, "usage": {"duration": 5}}
+    return {"output": {"task_id": task_id, "task_status": "SUCCEEDED", **result}, "usage": usage}
 
 
 # --- hosted images ------------------------------------------------------------------------------
@@ -766,15 +771,8 @@ def _image_poll_answer(provider: str, task_id: str, running: bool, outcome: str 
         if status == "succeed":
             data["task_result"] = {"images": [{"index": 0, "url": url}]}
         return {"code": 0, "message": "SUCCEED", "data": data}
-    if running:
-        return {"output": {"task_id": task_id, "task_status": "RUNNING"}}
-    if outcome == "expired":
-        return {"output": {"task_id": task_id, "task_status": "UNKNOWN"}}
-    if outcome in ("failed", "policy"):
-        code = "DataInspectionFailed" if outcome == "policy" else "InternalError"
-        return {"output": {"task_id": task_id, "task_status": "FAILED", "code": code, "message": outcome}}
-    return {"output": {"task_id": task_id, "task_status": "SUCCEEDED", "results": [{"url": url}],
-                       "task_metrics": {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0}}, "usage": {"image_count": 1}}
+    result = {"results": [{"url": url}], "task_metrics": {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0}}
+    return _dashscope_task(task_id, running, outcome, result, {"image_count": 1})
 
 
 def _chat_answer(body: dict, content: str, fault: str | None) -> dict:
