@@ -46,6 +46,13 @@ def task_state(client: HostedProvider, task_id: str, answer: dict, results: str,
     raise TaskFailed(client.name, f"task {task_id}: unknown status {status!r}")
 
 
+async def submit_task(client: HostedProvider, kind: str, route: str, body: dict) -> str:
+    """One Kling task submitted (`kind`: videos or images); its id carries the route,
+    which the poll's path needs."""
+    answer = await client.call("POST", f"v1/{kind}/{route}", body)
+    return f"{route}/{client.field(answer, 'data', 'task_id')}"
+
+
 def jwt_token(access_key: str, secret_key: str, now: float | None = None) -> str:
     """Kling's API token, shared by every Kling client (video, lip-sync, images)."""
     now = int(now or time.time())
@@ -98,9 +105,7 @@ class KlingProvider(HostedProvider):
         return body
 
     async def submit(self, job: Job) -> str:
-        route = self.route(job)
-        answer = await self.call("POST", f"v1/videos/{route}", self.body(job))
-        return f"{route}/{self.field(answer, 'data', 'task_id')}"  # the poll needs the route
+        return await submit_task(self, "videos", self.route(job), self.body(job))
 
     async def poll(self, task_id: str) -> TaskState:
         return task_state(self, task_id, await self.call("GET", f"v1/videos/{task_id}"), "videos")

@@ -34,7 +34,7 @@ import base64
 from dataclasses import dataclass
 
 from zipx_core.providers.base import ProviderError, RequestRejected, TaskFailed, TaskState
-from zipx_core.providers.kling import KlingProvider
+from zipx_core.providers.kling import KlingProvider, task_state
 
 MIN_AUDIO_S = 2.0  # Kling refuses sound shorter than this
 MAX_AUDIO_BYTES = 5 * 1024 * 1024
@@ -104,14 +104,11 @@ class KlingLipSync(KlingProvider):
 
     async def poll(self, task_id: str) -> TaskState:
         answer = await self.call("GET", f"v1/videos/advanced-lip-sync/{task_id}")
-        status = self.field(answer, "data", "task_status")
-        if status == "succeed":
-            return TaskState("succeeded", self.field(answer, "data", "task_result", "videos", 0, "url"), status)
-        if status == "failed":
-            message = answer["data"].get("task_status_msg") or "failed"
-            if any(word in message.lower() for word in ("face", "human")):
-                raise LipSyncRefused(self.name, f"task {task_id}: {message}")
-            raise TaskFailed(self.name, f"task {task_id} failed: {message}")
-        if status in ("submitted", "processing"):
-            return TaskState("running", raw_status=status)
-        raise TaskFailed(self.name, f"task {task_id}: unknown status {status!r}")
+        return task_state(self, task_id, answer, "videos", refused=_no_face)
+
+
+def _no_face(client, task_id: str, message: str) -> Exception | None:
+    """A lip-sync task refused for want of a face is the clip's fault, not a retry's."""
+    if any(word in message.lower() for word in ("face", "human")):
+        return LipSyncRefused(client.name, f"task {task_id}: {message}")
+    return None

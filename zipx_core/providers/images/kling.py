@@ -31,7 +31,7 @@ import logging
 
 from zipx_core.providers.base import TaskState
 from zipx_core.providers.images.base import AsyncImageProvider, ImageJob
-from zipx_core.providers.kling import POLICY_CODES, KlingProvider, jwt_token, task_state
+from zipx_core.providers.kling import POLICY_CODES, KlingProvider, jwt_token, submit_task, task_state
 
 log = logging.getLogger("zipx.providers")
 PROMPT_LIMIT = 2500
@@ -79,9 +79,7 @@ class KlingImageProvider(AsyncImageProvider):
         return {**body, "negative_prompt": job.negative_prompt[:PROMPT_LIMIT]}
 
     async def submit_image(self, job: ImageJob) -> str:
-        route = self.route(job)
-        answer = await self.call("POST", f"v1/images/{route}", self.body(job))
-        return f"{route}/{self.field(answer, 'data', 'task_id')}"  # the poll needs the route
+        return await submit_task(self, "images", self.route(job), self.body(job))
 
     async def poll(self, task_id: str) -> TaskState:
         return task_state(self, task_id, await self.call("GET", f"v1/images/{task_id}"), "images")
