@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from zipx_core.manifests import ManifestReader
 from zipx_core.qa.review import load_decisions
 from zipx_core.storage import LocalArtifactStore, S3ArtifactStore, uri_key
+from zipx_core.storyboard.replans import record_renames
 from zipx_dagster.definitions import build_definitions
 from zipx_dagster.demo import register_drama
 from zipx_dagster.partitions import drama_episode_key
@@ -469,3 +470,36 @@ def test_the_storyboard_shows_each_shots_keyframe_beside_its_take(studio):
     for keyframe in made_by_the_run.keyframes:
         shown = _figure(grid, keyframe.shot_id)
         assert (f'src="/media/{uri_key(keyframe.uri)}"' in shown) if keyframe.uri else ("video-first" in shown)
+
+
+def test_an_old_shot_link_follows_a_replan_to_the_shot_now(studio):
+    home, _, _ = studio
+    launcher = FakeLauncher()
+    client = TestClient(create_app(_room(home, launcher=launcher)), base_url=LOCAL)
+    store = LocalArtifactStore(home / "artifacts")
+    board = [s["shot_id"] for s in json.loads((home / "manifests" / "storyboard" / "lab" / "ep01.json").read_text())["data"]["shots"]]
+    first, second, third = board[:3]
+    old, split, never = (f"ep01-sc001-{len(board) + n:02d}" for n in (1, 2, 3))  # ids an earlier, longer plan had
+    # as a failure-cluster re-plan records it: each retired id -> the ids the storyboard has now (one was split in two)
+    record_renames(store, "lab", "ep01", {old: [first], split: [second, third]})
+    try:
+        followed = client.get(f"/drama/lab/ep01/shot/{old}", follow_redirects=False)
+        assert followed.status_code == 307 and followed.headers["location"].startswith(f"/drama/lab/ep01/shot/{first}?")
+        card = client.get(followed.headers["location"], follow_redirects=False)  # every shot here awaits review or was decided
+        assert card.status_code == 303 and card.headers["location"].startswith("/drama/lab/ep01/review?")
+        assert card.headers["location"].endswith(f"#{first}")
+        page = client.get(f"/drama/lab/ep01/shot/{old}")  # followed, as a browser does
+        assert page.status_code == 200 and f'id="{first}"' in page.text
+        assert f"{old} was re-planned as {first}</p>" in page.text
+        halves = client.get(f"/drama/lab/ep01/shot/{split}")
+        assert f"{split} was re-planned as {second}, {third}</p>" in halves.text and f'id="{second}"' in halves.text
+        assert client.get(f"/drama/lab/ep01/shot/{never}").status_code == 404  # never planned, never renamed
+        assert client.get("/drama/lab/ep09/shot/ep09-sc001-01").status_code == 404
+
+        # a decision posted from a page open since before the re-plan: not recorded, and says where the shot went
+        stale = client.post(f"/drama/lab/ep01/review/{old}", data={"decision": "approve", "reviewer": "Ana"},
+                            follow_redirects=False)
+        assert "re-planned+as" in stale.headers["location"] and stale.headers["location"].endswith(f"#{first}")
+        assert old not in load_decisions(store, "lab", "ep01") and launcher.calls == []
+    finally:
+        record_renames(store, "lab", "ep01", {})  # the other tests' episode, as its plan left it

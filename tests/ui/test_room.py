@@ -6,12 +6,16 @@ room: the cast sheet (a still candidate approved, its reference_frames run locki
 the storyboard grid, a shot approved and another regenerated
 with a note from the page (each decision launching its run through the webserver's
 GraphQL API, the next materialization showing it), and the episode playing with its
-subtitles. Screenshots go to test-artifacts/room/."""
+subtitles. Then the room beyond loopback: on this machine's network address it will not
+start without an access token, and with one Chromium gets the sign-in form (a wrong token:
+401) until it signs in. Screenshots go to test-artifacts/room/."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +31,8 @@ from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS, LOCATION, REPOSITORY,
 pytestmark = pytest.mark.slow
 
 SCREENSHOTS = REPO / "test-artifacts" / "room"
+ROOM_TOKEN = "browser-room-token-5d1e8b"
+OUTSIDE_NAME = "room.studio.test"  # the fallback name for a machine with no network address
 
 
 def _stop_sensors(studio: Studio) -> None:
@@ -210,3 +216,106 @@ def test_review_a_drama_in_the_room(room):
             browser.close()
     for name in ("cast_sheet.png", "stills.png", "storyboard.png", "approved.png", "regenerated.png", "review_queue.png", "episode.png"):
         assert (SCREENSHOTS / name).stat().st_size > 5_000, name
+
+
+def _network_address() -> str | None:
+    """This machine's address on its network (where another machine reaches it), None without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 9))  # UDP: picks the route's source address, sends nothing
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+def _outside() -> tuple[str, str, list[str]]:
+    """(bind address, the host Chromium asks for, Chromium's extra args). The network address
+    if there is one; else every address, under a name Chromium maps to loopback: either way the
+    bind is not loopback, nor is the Host the room is asked under."""
+    address = _network_address()
+    if address:
+        return address, address, []
+    return "0.0.0.0", OUTSIDE_NAME, [f"--host-resolver-rules=MAP {OUTSIDE_NAME} 127.0.0.1"]
+
+
+def _room_process(studio: Studio, bind: str, port: int, token: str | None) -> tuple[list[str], dict[str, str]]:
+    """The command and environment serve.py uses for `--room-host`, over the studio's home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZIPX_S3_", "ZIPX_ROOM_"))}
+    env.update(ZIPX_HOME=str(studio.home), DAGSTER_HOME=str(studio.home / "dagster_home"), **({"ZIPX_ROOM_TOKEN": token} if token else {}))
+    command = [sys.executable, "-m", "zipx_dagster.room", "--host", bind, "--port", str(port), "--dagster-url", studio.url]
+    return command, env
+
+
+def _sign_in_from_outside(page, url: str) -> None:
+    """What a person on another machine meets: the sign-in form instead of the drama, a wrong
+    token refused, then the room once the right one is given."""
+    from playwright.sync_api import expect
+
+    answer = page.goto(f"{url}/drama/lab")
+    assert answer.request.redirected_from.response().status == 303 and page.url == f"{url}/login"
+    expect(page.locator('input[name="token"]')).to_be_visible()
+    expect(page.locator("article[data-character]")).to_have_count(0)
+    assert page.evaluate("fetch('/drama/lab').then(r => r.status)") == 401  # what a script or a <video> gets
+    page.screenshot(path=SCREENSHOTS / "outside_refused.png", full_page=True)
+
+    page.fill('input[name="token"]', "not-the-token")
+    with page.expect_response(lambda r: r.url == f"{url}/login" and r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Sign in").click()
+    assert posted.value.status == 401
+    expect(page.locator(".notice.bad")).to_contain_text("not the room's token")
+    page.screenshot(path=SCREENSHOTS / "outside_wrong_token.png", full_page=True)
+
+    page.fill('input[name="token"]', ROOM_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}/")
+    page.get_by_role("link", name="Lab Night").click()
+    expect(page.locator('article[data-character="mia"] img').first).to_be_visible()
+    assert page.evaluate("fetch('/drama/lab').then(r => r.status)") == 200
+    assert all(ROOM_TOKEN not in c["value"] for c in page.context.cookies()) and ROOM_TOKEN not in page.url
+    page.screenshot(path=SCREENSHOTS / "outside_signed_in.png", full_page=True)
+
+
+def test_beyond_loopback_the_room_asks_for_its_token(room):
+    from playwright.sync_api import sync_playwright
+
+    studio, _ = room
+    bind, host, chromium_args = _outside()
+    port = _free_port()
+    command, env = _room_process(studio, bind, port, token=None)
+    refused = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert refused.returncode == 2 and "ZIPX_ROOM_TOKEN" in refused.stderr, refused.stderr  # it does not even listen
+
+    command, env = _room_process(studio, bind, port, token=ROOM_TOKEN)
+    log = studio.home / f"room-{port}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    local = f"http://{'127.0.0.1' if bind == '0.0.0.0' else bind}:{port}/login"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        Studio(studio.url, studio.home, log).wait_for("the room beyond loopback", lambda: _answers(process, local, log), timeout=120)
+        with sync_playwright() as playwright:
+            # no proxy: the address is not loopback, and a proxy from the environment must not get the request
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--no-proxy-server", *chromium_args])
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            try:
+                _sign_in_from_outside(page, f"http://{host}:{port}")
+            except AssertionError:
+                page.screenshot(path=SCREENSHOTS / "outside_failure.png", full_page=True)
+                raise
+            finally:
+                browser.close()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    for name in ("outside_refused.png", "outside_wrong_token.png", "outside_signed_in.png"):
+        assert (SCREENSHOTS / name).stat().st_size > 5_000, name
+
+
+def _answers(process: subprocess.Popen, url: str, log: Path) -> bool:
+    if process.poll() is not None:
+        pytest.fail(f"the room exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+    try:
+        return httpx.get(url, timeout=5, trust_env=False).status_code == 200  # no proxy, as for Chromium
+    except httpx.HTTPError:
+        return False

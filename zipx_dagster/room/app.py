@@ -26,8 +26,10 @@ from starlette.templating import Jinja2Templates
 
 from zipx_core import room_data
 from zipx_core.manifests import ManifestError, ManifestReader
+from zipx_core.qa.review import load_decisions
 from zipx_core.room_data import RoomError
 from zipx_core.storage import URI_PREFIX, StorageError, uri_key
+from zipx_core.storyboard.replans import current_ids
 from zipx_dagster.room.security import COOKIE, Guard, check_bind, cookie_value, token_matches
 
 HERE = Path(__file__).parent
@@ -142,6 +144,35 @@ def review_page(request: Request) -> Response:
     return _page(request, "review.html", items=items, reviewer=reviewer, scope=params)
 
 
+def shot_link(request: Request) -> Response:
+    """A shot's own address: its card in the review queue (awaiting review or decided), else
+    its frame on the storyboard. An id a re-plan retired redirects to the shot's id now, so a
+    link kept from before the re-plan still finds the shot."""
+    room, params = _room(request), request.path_params
+    drama, episode, shot = params["drama"], params["episode"], params["shot"]
+    board = room.reader.load("storyboard", drama, episode)
+    if board is None:
+        raise HTTPException(404, f"no episode {drama} {episode} here")
+    if shot not in {s.shot_id for s in board.shots}:
+        now = renamed_as(room, drama, episode, shot)
+        if not now:
+            raise HTTPException(404, f"no shot {shot} in {drama} {episode}")
+        done = f"{shot} was re-planned as {', '.join(now)}"
+        # temporary: a later re-plan may rename the shot again
+        return RedirectResponse(f"/drama/{drama}/{episode}/shot/{quote(now[0])}?{urlencode({'done': done})}", 307)
+    report = room.reader.load("approved_frames", drama, episode)
+    waiting = bool(report) and any(o.shot_id == shot and o.status == "review" for o in report.outcomes)
+    page = "review" if waiting or shot in load_decisions(room.store, drama, episode) else "storyboard"
+    return _back(f"/drama/{drama}/{episode}/{page}", shot, done=request.query_params.get("done", ""))
+
+
+def renamed_as(room: Room, drama: str, episode: str, shot: str) -> list[str]:
+    """The ids a re-plan gave the shot that the storyboard has now; [] if it was never renamed."""
+    board = room.reader.load("storyboard", drama, episode)
+    planned = {s.shot_id for s in board.shots} if board else set()
+    return [i for i in current_ids(room.store, drama, episode, shot) if i != shot and i in planned]
+
+
 # --- decisions ----------------------------------------------------------------------------
 
 
@@ -155,7 +186,10 @@ async def review_post(request: Request) -> Response:
         decision = await run_in_threadpool(room_data.decide, room.reader, room.store, drama, episode, shot,
                                            form.get("decision", ""), form.get("reviewer", ""), form.get("note", ""))
     except RoomError as error:
-        return _back(back, shot, error=str(error))
+        now = renamed_as(room, drama, episode, shot)  # a page from before a re-plan: say where the shot went
+        if now:
+            error = RoomError(f"{shot} was re-planned as {', '.join(now)}: decide on the shot as it is now")
+        return _back(back, now[0] if now else shot, error=str(error))
     tags = {"zipx/review": f"{decision.decision} {shot}", "zipx/reviewer": decision.reviewer[:100]}
     outcome = await run_in_threadpool(room.launch, room_data.DECISION_ASSETS, f"{drama}|{episode}", tags)
     response = _back(back, shot, done=f"{decision.decision} {shot} recorded for {decision.reviewer}", **outcome)
@@ -268,6 +302,7 @@ def create_app(room: Room, host: str = "127.0.0.1", token: str | None = None) ->
         Route("/drama/{drama}/{episode}/storyboard", storyboard_page),
         Route("/drama/{drama}/{episode}/review", review_page),
         Route("/drama/{drama}/{episode}/review/{shot}", review_post, methods=["POST"]),
+        Route("/drama/{drama}/{episode}/shot/{shot}", shot_link),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     handlers = {HTTPException: _error, RoomError: _error, ManifestError: _error}
