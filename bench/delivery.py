@@ -29,8 +29,8 @@ from zipx_core.media.assembly import assemble_episode  # noqa: E402
 from zipx_core.media.ffmpeg import _run  # noqa: E402
 from zipx_core.media.timeline import build_timeline, export_timeline  # noqa: E402
 from zipx_core.script import load_drama  # noqa: E402
-from zipx_core.storage import LocalArtifactStore  # noqa: E402
 from zipx_core.storyboard import plan_episode  # noqa: E402
+from zipx_core.studio import Studio, StudioConfig  # noqa: E402
 
 
 def true_peak(path: Path) -> float:
@@ -80,10 +80,10 @@ def side_by_side(plain: dict, music: dict) -> None:
         print(f"   {name:38}{before:>15}{value:>12.2f}")
 
 
-def episode_figures(script, key, bibles, store, bed, voices) -> None:
-    board = plan_episode(script, key, bibles, "harbour_lights")
+def episode_figures(script, key, bibles, studio: Studio, bed, voices) -> None:
+    board, store = plan_episode(script, key, bibles, "harbour_lights"), studio.store
     started = time.perf_counter()
-    audio = voice_episode(board, bibles, store)
+    audio = voice_episode(board, bibles, store, engine=studio.speech_engine())
     speech_s = time.perf_counter() - started
     timed = apply_speech_timing(board, audio)
     takes = generate_shots(timed, bibles, store)
@@ -111,10 +111,10 @@ def main() -> None:
     bibles = extract_bibles(script, "harbour_lights")
     voices = defaultdict(set)
     with tempfile.TemporaryDirectory() as scratch:
-        store = LocalArtifactStore(Path(scratch) / "store")
+        studio = Studio(StudioConfig.at(Path(scratch) / "home"))  # offline: a local store, eSpeak NG
         bed = chord_loop(Path(scratch) / "chords.m4a", seconds=16.0)
         for episode in script.episodes:
-            episode_figures(script, episode.key, bibles, store, bed, voices)
+            episode_figures(script, episode.key, bibles, studio, bed, voices)
     changes = {who: sorted(ids) for who, ids in voices.items() if len(ids) > 1}
     print(f"voice changes per character across {len(script.episodes)} episodes: {sum(len(v) - 1 for v in changes.values())} "
           f"(must be 0){f' {changes}' if changes else ''}; {len(voices)} speaking characters")

@@ -37,15 +37,14 @@ from tests.providers_server import KEYS, KLING_ACCESS, KLING_SECRET, FakeProvide
 from zipx_core.bible import extract_bibles  # noqa: E402
 from zipx_core.generation import generate_shots, ledger_by_stage, retake_function  # noqa: E402
 from zipx_core.keyframes import KeyframeMaker  # noqa: E402
-from zipx_core.providers import LocalRenderer  # noqa: E402
 from zipx_core.qa.embeddings import ColourEmbedder  # noqa: E402
 from zipx_core.qa.gate import Gate, GateConfig  # noqa: E402
 from zipx_core.qa.references import references_for_drama  # noqa: E402
 from zipx_core.prompting import shot_requests  # noqa: E402
 from zipx_core.script import load_drama  # noqa: E402
-from zipx_core.storage import LocalArtifactStore  # noqa: E402
 from zipx_core.storyboard import plan_episode  # noqa: E402
-from zipx_dagster.resources import Generation, RenderConfig  # noqa: E402
+from zipx_core.studio import GenerationConfig, Studio, StudioConfig  # noqa: E402
+from zipx_dagster.resources import RenderConfig  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbour_lights.fountain"
 SIZE = (160, 90)
@@ -68,13 +67,14 @@ class DriftingProviders(FakeProviders):
             return Fault(provider, "outcome", "drift") if self.rng.random() < self.drift else None
 
 
-def generation(fake: FakeProviders) -> Generation:
-    return Generation(
+def studio(home: Path, fake: FakeProviders) -> Studio:
+    """A fresh studio under `home` (a local store), the four models at the protocol server."""
+    return Studio(StudioConfig.at(home, generation=GenerationConfig(
         gemini_api_key=KEYS["veo3"], kling_access_key=KLING_ACCESS, kling_secret_key=KLING_SECRET,
         ark_api_key=KEYS["seedance"], dashscope_api_key=KEYS["happyhorse"],
         base_urls={"veo3": f"{fake.url}/v1beta", "kling": fake.url, "seedance": fake.url, "happyhorse": fake.url},
         download_hosts={name: ["127.0.0.1"] for name in VIDEO}, allow_private_hosts=True, auto_approve_stills=True,
-    )
+    )))
 
 
 def one_episode(drift: float, keyframe_first: bool, episode: str) -> dict:
@@ -83,17 +83,18 @@ def one_episode(drift: float, keyframe_first: bool, episode: str) -> dict:
     bibles = extract_bibles(script, "harbour_lights")
     board = plan_episode(script, episode, bibles, "harbour_lights")
     with tempfile.TemporaryDirectory() as home, DriftingProviders(drift, width=SIZE[0], height=SIZE[1]) as fake:
-        store, models = LocalArtifactStore(Path(home)), generation(fake)
-        settings, embedder = RenderConfig(width=SIZE[0], height=SIZE[1]).settings(models), ColourEmbedder()
-        stills = models.still_source(store, "harbour_lights")
+        made = studio(Path(home), fake)
+        store, paid = made.store, made.generation_settings()
+        settings, embedder = RenderConfig(width=SIZE[0], height=SIZE[1]).settings(made.config.generation), ColourEmbedder()
+        stills = made.still_source("harbour_lights")
         references = references_for_drama(script, bibles, store, *SIZE, stills=stills, auto_approve=True)
         keyframes = None
         if keyframe_first:
             requests = shot_requests(board, bibles, settings.width, settings.height, settings.fps)
             keyframes = KeyframeMaker(bibles, references, store, stills, embedder, GateConfig().thresholds).run(board, requests)
-        shots = generate_shots(board, bibles, store, settings, generation=models.settings(), providers=models.providers(),
+        shots = generate_shots(board, bibles, store, settings, generation=paid, providers=made.hosted_video_models(),
                                keyframes=keyframes, references=references)
-        retake = retake_function(board, store, settings, models.settings(), LocalRenderer(), models.providers)
+        retake = retake_function(board, store, settings, paid, made.local_renderer(), made.hosted_video_models)
         report = Gate(bibles, references, store, embedder, "bench", settings, retake=retake, keyframes=keyframes,
                       hosted=True).run(board, shots)
         drifted = {task_id for task_id, task in fake.tasks.items() if task.outcome == "drift"}

@@ -34,18 +34,17 @@ from bench.spine import CORPUS  # noqa: E402
 from tests.providers_server import KEYS, KLING_ACCESS, KLING_SECRET, FakeProviders  # noqa: E402
 
 def fake_generation(url: str):
-    """The four models at the protocol server, keys from the environment; stills approved
-    automatically (nobody reviews a load test); a generous account: the fake's limits are
-    not what is measured here."""
+    """The four models at the protocol server, keys from the environment as the code location
+    reads them (zipx_core.studio); stills approved automatically (nobody reviews a load test);
+    a generous account: the fake's limits are not what is measured here."""
     import dagster as dg
 
+    from zipx_core.studio import generation_env
     from zipx_dagster.resources import Generation
 
     hosts = {name: ["127.0.0.1"] for name in ("veo3", "kling", "seedance", "happyhorse")}
     return Generation(
-        gemini_api_key=dg.EnvVar("GEMINI_API_KEY"), kling_access_key=dg.EnvVar("KLING_ACCESS_KEY"),
-        kling_secret_key=dg.EnvVar("KLING_SECRET_KEY"), ark_api_key=dg.EnvVar("ARK_API_KEY"),
-        dashscope_api_key=dg.EnvVar("DASHSCOPE_API_KEY"),
+        **generation_env(dg.EnvVar),
         base_urls={"veo3": url + "/v1beta", "kling": url, "seedance": url, "happyhorse": url},
         download_hosts=hosts, allow_private_hosts=True, auto_approve_stills=True,
         concurrency={name: 50 for name in hosts}, submissions_per_minute={name: 0 for name in hosts})

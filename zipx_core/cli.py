@@ -6,7 +6,7 @@
                                   each shot's route, estimated cost and why it goes there
   zipx run FILE ... [--music FILE] [--vertical] [--home DIR]
                                   the drama through the Dagster jobs, as `python -m zipx_dagster.demo`
-  zipx calibrate FILE [--store DIR]   continuity thresholds at the equal error rate
+  zipx calibrate FILE [--store DIR | --home DIR]   continuity thresholds at the equal error rate
   zipx review list | approve D E SHOT [--by NAME] | regenerate D E SHOT --note "..." [--by NAME]
                                   shots awaiting a person; decisions recorded with who, when, why
   zipx tasks list | unknown | release HASH
@@ -16,8 +16,9 @@
                                   the cast sheet: the bibles as a YAML file a person edits
   zipx stills list DRAMA | approve DRAMA SLOT CANDIDATE [--by NAME] | reroll DRAMA CHARACTER_ID
                                   reference still slots: their scored candidates, a person's choice
-review, tasks, cast and stills act on the store the runs use: --home's (else $ZIPX_HOME,
-else ./.zipx), or S3 when ZIPX_S3_BUCKET is set.
+review, tasks, cast, stills and calibrate act on the store the runs use (zipx_core.studio,
+built as the Dagster resources are): --home's (else $ZIPX_HOME, else ./.zipx), or S3 when
+ZIPX_S3_BUCKET is set.
 A bad script, or a request refused, exits with status 2 and says why.
 """
 
@@ -42,6 +43,7 @@ from zipx_core.routing import FALLBACKS, Quality
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.storage import StorageError
 from zipx_core.storyboard import plan_episode
+from zipx_core.studio import Studio, zipx_home
 
 
 class CliError(ValueError):
@@ -138,18 +140,19 @@ def _calibrate(args) -> str:
     from zipx_core.generation import RenderSettings, generate_shots
     from zipx_core.qa.calibrate import calibrate
     from zipx_core.qa.embeddings import choose_embedder
+    from zipx_core.records import Records
     from zipx_core.storage import LocalArtifactStore
 
     script, drama, bibles = _drama(args.file)
-    store = LocalArtifactStore(args.store)
+    store = LocalArtifactStore(args.store) if args.store else _runs_studio(args).store  # where the gate reads them
     embedder, note = choose_embedder(args.embedder)
     settings = RenderSettings(width=args.width, height=args.height)
     boards = [plan_episode(script, episode.key, bibles, drama) for episode in script.episodes]
     everything = boards[0].model_copy(update={"shots": [s for b in boards for s in b.shots]})
     takes = generate_shots(everything, bibles, store, settings)  # clean takes: the approved frames
     thresholds, report = calibrate(everything, takes, bibles, store, embedder, args.width, args.height)
-    store.put_record("thresholds", slug(embedder.name), thresholds.model_dump(mode="json"))
-    lines = [f"embedder: {embedder.name} ({note}); thresholds recorded in {args.store}"]
+    Records(store).thresholds(embedder.name).put(thresholds.model_dump(mode="json"))
+    lines = [f"embedder: {embedder.name} ({note}); thresholds recorded in {args.store or 'the store the runs use'}"]
     for shot_type, row in report.items():
         lines.append(
             f"{shot_type:<4} threshold {row['threshold']:.3f} {'(used)' if row['used'] else '(kept the default: no separation)'}  "
@@ -164,7 +167,7 @@ HOME_HELP = ("ZipX home (default $ZIPX_HOME or .zipx): its manifests and artifac
 
 def _home(args) -> Path:
     """--home, else $ZIPX_HOME, else ./.zipx (as the Dagster side resolves it)."""
-    return Path(args.home or os.environ.get("ZIPX_HOME", ".zipx"))
+    return Path(args.home).resolve() if getattr(args, "home", None) else zipx_home()
 
 
 def _default_reviewer() -> str:
@@ -175,13 +178,9 @@ def _default_reviewer() -> str:
         return ""
 
 
-def _runs_store(args):
-    """The store the runs use (S3 when ZIPX_S3_BUCKET is set, else --home's) and a reader of its manifests."""
-    from zipx_core.manifests import ManifestReader
-    from zipx_core.storage import store_from_env
-
-    store = store_from_env(_home(args))
-    return store, ManifestReader(store)
+def _runs_studio(args) -> Studio:
+    """The Studio the runs use, from the same environment (S3 when ZIPX_S3_BUCKET is set, else --home's store)."""
+    return Studio.from_env(_home(args))
 
 
 def _no_zipx_data(args, store) -> CliError:
@@ -189,7 +188,7 @@ def _no_zipx_data(args, store) -> CliError:
     if getattr(store, "bucket", None):
         where = f"s3://{store.bucket}/{store.prefix + '/' if store.prefix else ''}manifests/"
         return CliError(f"no ZipX data on {where} (no drama manifests): are ZIPX_S3_BUCKET and ZIPX_S3_PREFIX the runs'?")
-    return CliError(f"no ZipX data in {_home(args).resolve()} (no drama manifests under {store.objects_root / 'manifests'}): "
+    return CliError(f"no ZipX data in {_home(args)} (no drama manifests under {store.objects_root / 'manifests'}): "
                     "give the home the runs use with --home or $ZIPX_HOME")
 
 
@@ -213,7 +212,8 @@ def _review_list(reader, store) -> str:
 def _review(args) -> str:
     """Shots awaiting a person, and their decisions, on the store the runs use; a home
     or bucket with no drama in it is an error, not an empty list."""
-    store, reader = _runs_store(args)
+    studio = _runs_studio(args)
+    store, reader = studio.store, studio.manifests
     if not reader.dramas():
         raise _no_zipx_data(args, store)
     if args.action == "list":
@@ -227,13 +227,14 @@ def _review(args) -> str:
             "re-materialize approved_frames to apply it")
 
 
-# The store's records of hosted submissions: their kind and what each names the thing made by.
+# The records of hosted submissions (zipx_core.records.Records): what each is, and its field naming the thing made.
 TASK_KINDS = {"tasks": ("video", "shot_id"), "image_tasks": ("image", "label")}
 
 
-def _task_records(store) -> list[tuple[str, str, dict]]:
+def _task_records(records) -> list[tuple[str, str, dict]]:
     """(record kind, request hash, record) of every hosted submission recorded, video and image."""
-    return [(kind, digest, store.get_record(kind, digest) or {}) for kind in TASK_KINDS for digest in store.list_records(kind)]
+    return [(kind, digest, getattr(records, kind)(digest).get() or {})
+            for kind in TASK_KINDS for digest in getattr(records, kind).names()]
 
 
 def _age(submitted_at: float | None) -> str:
@@ -259,7 +260,7 @@ def _tasks_list(records: list[tuple[str, str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def _tasks_release(store, unknown: list[tuple[str, str, dict]], wanted: str | None) -> str:
+def _tasks_release(records, unknown: list[tuple[str, str, dict]], wanted: str | None) -> str:
     """Marks a lost submission not sent, in whichever record kind holds it, so the next run sends it again."""
     digests = {d for _, d, _ in unknown if wanted and len(wanted) >= 8 and d.startswith(wanted)}
     if len(digests) != 1:
@@ -269,7 +270,7 @@ def _tasks_release(store, unknown: list[tuple[str, str, dict]], wanted: str | No
     digest, said = digests.pop(), []
     for kind, d, record in unknown:
         if d == digest:
-            store.put_record(kind, d, {**record, "state": "not_sent", "released_by_hand": True})
+            getattr(records, kind)(d).put({**record, "state": "not_sent", "released_by_hand": True})
             said.append(f"{record.get(TASK_KINDS[kind][1]) or '?'} (on {record.get('provider', '?')})")
     return f"released {digest}: the next run sends {', '.join(said)} again"
 
@@ -278,10 +279,10 @@ def _tasks(args) -> str:
     """Hosted submissions, video and image, on the store the runs use (S3 when
     ZIPX_S3_BUCKET is set). One whose answer was lost (the job may exist at the provider)
     is never re-sent by ZipX until a person has checked the provider's console and released it."""
-    store, reader = _runs_store(args)
-    records = _task_records(store)
-    if not records and not reader.dramas():
-        raise _no_zipx_data(args, store)
+    studio = _runs_studio(args)
+    records = _task_records(studio.records)
+    if not records and not studio.manifests.dramas():
+        raise _no_zipx_data(args, studio.store)
     unknown = [t for t in records if t[2].get("state") == "submitting"]
     if args.action == "list":
         return _tasks_list(records) if records else "no hosted tasks recorded (every take so far was rendered offline)"
@@ -290,7 +291,7 @@ def _tasks(args) -> str:
             return "no submissions with an unknown outcome"
         return "\n".join(f"{digest}  {TASK_KINDS[kind][0]:<5} {r.get('provider')} {r.get('model')} {r.get(TASK_KINDS[kind][1])}"
                          for kind, digest, r in unknown)
-    return _tasks_release(store, unknown, args.hash)
+    return _tasks_release(studio.records, unknown, args.hash)
 
 
 def _run(args) -> int:
@@ -308,11 +309,10 @@ def _cast(args) -> str:
     (--home's, or S3 when ZIPX_S3_BUCKET is set)."""
     from zipx_core.bible.cast_sheet import apply_cast_sheet, export_cast_sheet, import_cast_sheet, load_cast_record, load_manifest_bibles, show_cast
     from zipx_core.bible.voices import engine_voice_lines
-    from zipx_core.manifests import ManifestReader
-    from zipx_core.storage import store_from_env
 
-    store = store_from_env(_home(args))
-    materialized = load_manifest_bibles(ManifestReader(store), args.drama)
+    studio = _runs_studio(args)
+    store = studio.store
+    materialized = load_manifest_bibles(studio.manifests, args.drama)
     current = apply_cast_sheet(materialized, load_cast_record(store, args.drama))  # imports not yet materialized too
     pending = "" if current == materialized else "\n(cast sheet edits not materialized yet: re-materialize character_bible and scene_bible)"
     if args.action == "show":
@@ -387,11 +387,8 @@ def _stills(args) -> str:
     """Reference still slots on the store the runs use (--home's, or S3 when ZIPX_S3_BUCKET
     is set): list them, approve a candidate (locked by the next reference_frames run),
     re-roll a character. The same functions as the review room's."""
-    from zipx_core.manifests import ManifestReader
-    from zipx_core.storage import store_from_env
-
-    store = store_from_env(_home(args))
-    reader = ManifestReader(store)
+    studio = _runs_studio(args)
+    store, reader = studio.store, studio.manifests
     if args.action == "list":
         return _stills_list(reader, store, args.drama)
     if args.action == "reroll":
@@ -438,7 +435,9 @@ def _add_stages(commands) -> None:
         command.set_defaults(handler=handler)
     calibrate = commands.add_parser("calibrate", help="set continuity thresholds from approved frames (equal error rate)")
     calibrate.add_argument("file")
-    calibrate.add_argument("--store", default=".zipx/artifacts", help="artifact store to render into and record thresholds in")
+    calibrate.add_argument("--store", help="a local artifact store to render into and record thresholds in "
+                                           "(default: the store the runs use, so their gate reads them)")
+    calibrate.add_argument("--home", help=HOME_HELP)
     calibrate.add_argument("--embedder", default="auto", choices=["auto", "clip", "colour"])
     calibrate.add_argument("--width", type=int, default=640)
     calibrate.add_argument("--height", type=int, default=360)

@@ -39,8 +39,8 @@ from zipx_core.media.ffmpeg import Conform, conform_clips
 from zipx_core.models import EpisodeAudio, ShotsManifest, ShotType, SpokenLine, Storyboard, Take
 from zipx_core.providers import CAPABILITIES, ProviderError, SubmissionUnknown
 from zipx_core.providers.kling_lipsync import MIN_AUDIO_S, Face, KlingLipSync, LipSyncJob, LipSyncRefused
+from zipx_core.records import Records
 
-REPORT_KIND = "lipsync"  # the store record "lipsync"/"{drama}__{episode}" holds the LipSyncReport
 
 
 class LipSyncSettings(BaseModel):
@@ -91,7 +91,7 @@ class NeedsReview(Exception):
 
 
 def _report(store, drama: str, episode: str) -> LipSyncReport:
-    record = store.get_record(REPORT_KIND, f"{drama}__{episode}")
+    record = Records(store).lipsync(drama, episode).get()  # the episode's LipSyncReport
     return LipSyncReport.model_validate(record) if record else LipSyncReport(drama=drama, episode=episode, results=[])
 
 
@@ -292,7 +292,8 @@ class LipSyncPass:
     async def _task(self, shot_id: str, take: Take, digest: str, wav: bytes, audio_s: float, insert: float,
                     speech: tuple[float, float], in_frame: int, speaker: str) -> str:
         """The lip-sync task's id: an earlier run's, or a new one (identified, charged, saved before polling)."""
-        record = await asyncio.to_thread(self.store.get_record, "lipsync_tasks", digest) or {}
+        task = Records(self.store).lipsync_tasks(digest)
+        record = await asyncio.to_thread(task.get) or {}
         if record.get("task_id"):
             return record["task_id"]
         if record.get("state") == "submitting":
@@ -303,17 +304,17 @@ class LipSyncPass:
         face = choose_face(faces, speech, in_frame, speaker, self.settings.tolerance_s)
         await self.budget.charge(digest, round(self.settings.price_per_second_usd * take.duration_s, 4), shot_id, stage="lip-sync")
         record = {"shot_id": shot_id, "state": "submitting", "session_id": session, "face_id": face.face_id}
-        await asyncio.to_thread(self.store.put_record, "lipsync_tasks", digest, record)
+        await asyncio.to_thread(task.put, record)
         job = LipSyncJob(digest, session, face.face_id, wav, audio_s, insert, take.duration_s)
         try:
             task_id = await self.client.submit(job)
         except SubmissionUnknown:
             raise
         except ProviderError:  # refused or never delivered: nothing made, nothing to pay
-            await asyncio.to_thread(self.store.put_record, "lipsync_tasks", digest, {**record, "state": "not_sent"})
+            await asyncio.to_thread(task.put, {**record, "state": "not_sent"})
             await self.budget.refund(digest)
             raise
-        await asyncio.to_thread(self.store.put_record, "lipsync_tasks", digest, {**record, "state": "submitted", "task_id": task_id})
+        await asyncio.to_thread(task.put, {**record, "state": "submitted", "task_id": task_id})
         return task_id
 
 
@@ -344,7 +345,7 @@ async def lip_sync_episode(storyboard: Storyboard, audio: EpisodeAudio, manifest
         sync.shot(shots[t.shot_id], t, lines_of(t.shot_id), [line.start_s - starts[t.shot_id] for line in lines_of(t.shot_id)])
         for t in manifest.takes))
     report = LipSyncReport(drama=storyboard.drama, episode=storyboard.episode, results=[r for r, _ in done])
-    await asyncio.to_thread(store.put_record, REPORT_KIND, f"{storyboard.drama}__{storyboard.episode}", report.model_dump(mode="json"))
+    await asyncio.to_thread(Records(store).lipsync(storyboard.drama, storyboard.episode).put, report.model_dump(mode="json"))
     return manifest.model_copy(update={"takes": [t for _, t in done]}), report
 
 

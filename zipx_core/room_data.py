@@ -14,6 +14,7 @@ from zipx_core.manifests import ManifestReader
 from zipx_core.models import Bibles, ReferenceSet, StillSlot
 from zipx_core.qa.references import approve_still
 from zipx_core.qa.review import ReviewDecision, load_decisions, save_decision
+from zipx_core.records import Records
 
 # What a decision re-materializes: cast sheet edits apply in the bibles and the stills;
 # review decisions in the gate's pool and the episode cut from it.
@@ -112,7 +113,7 @@ def reroll(reader: ManifestReader, store, drama: str, character_id: str) -> int:
         raise RoomError(f"{drama} has no character {character_id!r}")
     if character.approved:
         raise RoomError(f"{character.display_name} is approved (looks locked): release the approval to re-roll")
-    rolls = store.update_record("rerolls", drama, lambda r: {**(r or {}), character_id: (r or {}).get(character_id, 0) + 1})
+    rolls = Records(store).rerolls(drama).update(lambda r: {**(r or {}), character_id: (r or {}).get(character_id, 0) + 1})
 
     def release(locked: dict | None) -> dict | None:
         if not locked or character_id not in locked.get("characters", {}):
@@ -120,7 +121,7 @@ def reroll(reader: ManifestReader, store, drama: str, character_id: str) -> int:
         locked["characters"].pop(character_id)
         return locked
 
-    store.update_record("references", drama, release)
+    Records(store).references(drama).update(release)
     return rolls[character_id]
 
 
@@ -129,7 +130,7 @@ def reference_set(reader: ManifestReader, store, drama: str) -> ReferenceSet:
     the `references` record the runs lock them in. RoomError when there are none."""
     references = reader.load("reference_frames", drama)
     if references is None:
-        record = store.get_record("references", drama)
+        record = Records(store).references(drama).get()
         references = ReferenceSet.model_validate(record) if record else None
     if references is None:
         raise RoomError(f"{drama}: no reference stills; materialize reference_frames for it (drama_job) first")
@@ -148,7 +149,7 @@ def _chosen(slot: StillSlot, choices: dict) -> dict | None:
 def still_slots(references: ReferenceSet, store, drama: str) -> dict:
     """Each slot with its candidates (numbered from 1 as `zipx stills` lists them, with
     score, approved, chosen); the slots awaiting a person, and those chosen but not locked."""
-    choices = store.get_record("still_approvals", drama) or {}
+    choices = Records(store).still_approvals(drama).get() or {}
     views = []
     for slot in references.slots:
         chosen = _chosen(slot, choices)
@@ -290,7 +291,7 @@ DRAMA_WIDE = "drama stills"  # charges of no one episode: reference sheets and p
 def ledger(store, drama: str, budget_episode_usd: float | None, budget_drama_usd: float | None) -> dict:
     """The drama's spend record (every paid call, by request hash) summed per episode,
     with what each budget has left."""
-    charges = (store.get_record("spend", drama) or {}).get("charges", {})
+    charges = (Records(store).spend(drama).get() or {}).get("charges", {})
     spent: dict[str, float] = defaultdict(float)
     for charge in charges.values():
         spent[charge["episode"] or DRAMA_WIDE] += charge["usd"]

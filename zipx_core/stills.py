@@ -23,6 +23,7 @@ from zipx_core.models import GenerationRequest
 from zipx_core.naming import stable_hash
 from zipx_core.providers.base import ProviderError, SubmissionUnknown
 from zipx_core.providers.images.base import ImageJob, ImageProvider, ImageReference
+from zipx_core.records import Records
 
 STILL_CONCURRENCY = 8  # image jobs in flight at once per source
 
@@ -135,13 +136,13 @@ class HostedStills:
     async def _make(self, ask: StillAsk, budget) -> Made:
         from zipx_core.generation import BudgetExceeded
 
-        digest, records = ask.digest(self.name), self.store
-        made = await asyncio.to_thread(records.get_record, "stills", digest)
-        if made and await asyncio.to_thread(records.exists, made["uri"]):
+        digest, records = ask.digest(self.name), Records(self.store)
+        made = await asyncio.to_thread(records.stills(digest).get)
+        if made and await asyncio.to_thread(self.store.exists, made["uri"]):
             return Made(made["uri"], made.get("cost_usd", 0.0), cached=True)
         job = await asyncio.to_thread(self._job, ask, digest)
         estimate = self.provider.estimate_cost(job)
-        task = await asyncio.to_thread(records.get_record, "image_tasks", digest)
+        task = await asyncio.to_thread(records.image_tasks(digest).get)
         if task and task.get("task_id"):
             png = await self.provider.resume(task["task_id"])
         elif task and task.get("state") == "submitting":
@@ -153,27 +154,27 @@ class HostedStills:
             except BudgetExceeded as error:
                 raise StillFailed(str(error), stops=True) from None
             png = await self._submit(job, ask, digest, estimate, budget)
-        uri = await asyncio.to_thread(_store_png, records, png)
-        await asyncio.to_thread(records.put_record, "stills", digest, {"uri": uri, "cost_usd": estimate, "source": self.name,
-                                                                        "label": ask.label})
+        uri = await asyncio.to_thread(_store_png, self.store, png)
+        await asyncio.to_thread(records.stills(digest).put, {"uri": uri, "cost_usd": estimate, "source": self.name,
+                                                             "label": ask.label})
         return Made(uri, estimate)
 
     async def _submit(self, job: ImageJob, ask: StillAsk, digest: str, estimate: float, budget) -> bytes:
         record = {"provider": self.provider.name, "model": self.model, "label": ask.label, "state": "submitting"}
-        await asyncio.to_thread(self.store.put_record, "image_tasks", digest, record)  # a crash from here is never re-sent
+        task = Records(self.store).image_tasks(digest)
+        await asyncio.to_thread(task.put, record)  # a crash from here is never re-sent
 
         async def save(task_id: str) -> None:  # before the first poll
-            await asyncio.to_thread(self.store.put_record, "image_tasks", digest,
-                                    {**record, "state": "submitted", "task_id": task_id, "submitted_at": time.time()})
+            await asyncio.to_thread(task.put, {**record, "state": "submitted", "task_id": task_id, "submitted_at": time.time()})
 
         try:
             return await self.provider.generate(job, save)
         except SubmissionUnknown:
             raise
         except ProviderError:
-            task = await asyncio.to_thread(self.store.get_record, "image_tasks", digest)
-            if not (task or {}).get("task_id"):  # refused before any job existed: nothing to pay
-                await asyncio.to_thread(self.store.put_record, "image_tasks", digest, {**record, "state": "not_sent"})
+            answered = await asyncio.to_thread(task.get)
+            if not (answered or {}).get("task_id"):  # refused before any job existed: nothing to pay
+                await asyncio.to_thread(task.put, {**record, "state": "not_sent"})
                 await budget.refund(digest)
             raise
 

@@ -25,6 +25,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel
 
 URI_PREFIX = "zipx://"
 _KEY_RE = re.compile(r"^[a-z_]+/[0-9a-f]{2}/[0-9a-f]{64}(\.[a-z0-9]{1,8})?$")
@@ -98,6 +101,38 @@ def _file_lock(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """What every store does, on a laptop's disk or on S3: content-addressed files,
+    small JSON records (zipx_core.records names them), and named objects (manifests)."""
+
+    def scratch_dir(self) -> tempfile.TemporaryDirectory: ...
+    def put_file(self, source: Path, kind: str, suffix: str) -> Artifact: ...
+    def path(self, uri: str) -> Path: ...
+    def exists(self, uri: str) -> bool: ...
+    def get_record(self, kind: str, name: str) -> dict | None: ...
+    def put_record(self, kind: str, name: str, record: dict) -> None: ...
+    def list_records(self, kind: str) -> list[str]: ...
+    def update_record(self, kind: str, name: str, change: Callable[[dict | None], dict | None]) -> dict | None: ...
+    def object_location(self, key: str) -> str: ...
+    def read_object(self, key: str) -> bytes | None: ...
+    def write_object(self, key: str, body: bytes) -> None: ...
+    def list_objects(self, prefix: str) -> list[str]: ...
+
+
+@runtime_checkable
+class PresignedURLs(Protocol):
+    """An optional capability (S3 has it, a local folder has not): time-limited URLs
+    that hosted models fetch reference frames and clips from."""
+
+    def presigned_url(self, uri: str, expires_s: int = 3600) -> str: ...
+
+
+def presigner(store) -> Callable[[str], str] | None:
+    """The store's URL maker when it has one, else None (providers then get the bytes inline)."""
+    return store.presigned_url if isinstance(store, PresignedURLs) else None
 
 
 class LocalArtifactStore:
@@ -410,12 +445,31 @@ def s3_client(endpoint_url: str | None = None, region: str = "us-east-1", access
     )
 
 
+class StoreConfig(BaseModel):
+    """Where the store is: a local folder (`root`), or S3 (any S3-compatible server) when
+    `s3_bucket` is set, `root` then being the local read cache. Credentials left None come
+    from boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, a role)."""
+
+    root: str
+    objects_root: str | None = None  # a local store's manifests: <objects_root>/manifests (default: under root)
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+    def open(self) -> LocalArtifactStore | S3ArtifactStore:
+        return open_store(self.root, self.objects_root, self.s3_bucket, self.s3_prefix, self.s3_endpoint_url,
+                          self.s3_region, self.aws_access_key_id, self.aws_secret_access_key)
+
+
 def store_settings(home: Path) -> dict:
     """Where the runs keep artifacts and manifests, from the environment (no secrets):
     ZIPX_S3_BUCKET switches to S3 (with ZIPX_S3_PREFIX, and ZIPX_S3_ENDPOINT_URL for MinIO
     and the like), the local folder `home/s3-cache` then being the read cache; without it,
-    `home/artifacts` and the manifests in `home/manifests`. The Dagster resource, the CLI
-    and the review room all start from this, so they act on the same store."""
+    `home/artifacts` and the manifests in `home/manifests`. zipx_core.studio reads the
+    environment through this, so runs, CLI and review room act on the same store."""
     bucket = os.environ.get("ZIPX_S3_BUCKET")
     if not bucket:
         return {"root": str(home / "artifacts"), "objects_root": str(home)}
@@ -426,7 +480,7 @@ def store_settings(home: Path) -> dict:
 def open_store(root: str, objects_root: str | None = None, s3_bucket: str | None = None, s3_prefix: str = "",
                s3_endpoint_url: str | None = None, s3_region: str = "us-east-1", access_key_id: str | None = None,
                secret_access_key: str | None = None) -> LocalArtifactStore | S3ArtifactStore:
-    """The store `store_settings` (or the Dagster resource) describes."""
+    """The store `StoreConfig` describes."""
     if not s3_bucket:
         return LocalArtifactStore(root, objects_root)
     client = s3_client(s3_endpoint_url, s3_region, access_key_id, secret_access_key)
@@ -434,5 +488,5 @@ def open_store(root: str, objects_root: str | None = None, s3_bucket: str | None
 
 
 def store_from_env(home: Path) -> LocalArtifactStore | S3ArtifactStore:
-    """The store the runs use, outside Dagster (the CLI): credentials from boto3's chain."""
-    return open_store(**store_settings(home))
+    """The store the runs use, outside Dagster: the same as `Studio.from_env(home).store`."""
+    return StoreConfig(**store_settings(home)).open()

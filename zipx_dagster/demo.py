@@ -22,7 +22,7 @@ from zipx_core.script import ScriptError, load_drama
 from zipx_dagster.definitions import defs
 from zipx_dagster.instance import prepare_dagster_home
 from zipx_dagster.partitions import drama_episode_key, drama_partitions, episode_partitions
-from zipx_dagster.resources import zipx_home
+from zipx_dagster.resources import studio_from_definitions, zipx_home
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbour_lights.fountain"
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -59,6 +59,7 @@ def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Defini
     run_config = QUIET_RUN | (VERTICAL_RUN if vertical else {})
     home = home or zipx_home()
     started = time.monotonic()
+    store = studio_from_definitions(definitions, home).store  # the store the runs write to
     drama, episodes = register_drama(instance, script, home / "inbox", f"{script.stem}_vertical" if vertical else None)
     print(f"[{time.monotonic() - started:6.1f}s] {drama}: {len(episodes)} episodes ({', '.join(episodes)})", flush=True)
     _check(definitions.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key=drama, run_config=run_config), "drama_job")
@@ -79,7 +80,6 @@ def run_drama(instance: dg.DagsterInstance, script: Path, definitions: dg.Defini
             f"actual ${costs['cost_usd'].value:.2f}",
             flush=True,
         )
-        store = definitions.resources["artifacts"].process_config_and_initialize().store()
         video = store.path(manifest.video_uri)
         friendly = home / "episodes" / drama / f"{episode}.mp4"
         friendly.parent.mkdir(parents=True, exist_ok=True)

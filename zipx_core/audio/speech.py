@@ -33,6 +33,7 @@ import numpy as np
 from zipx_core.models import CatalogueVoice, VoiceProfile, WordTiming
 from zipx_core.providers.base import ProviderError
 from zipx_core.providers.speech.base import BadAudio, Delivery, Speech, Spoken
+from zipx_core.records import Records
 
 WORKER = Path(__file__).with_name("espeak_worker.py")
 
@@ -200,7 +201,7 @@ async def _paid(key: str, line: Line, engine: SpeechEngine, store, budget) -> Sp
 
 
 def _cached(store, key: str) -> Said | None:
-    record = store.get_record("speech", key)
+    record = Records(store).speech(key).get()
     if not (record and store.exists(record["uri"])):
         return None
     words = tuple(WordTiming.model_validate(w) for w in record.get("words", []))
@@ -213,9 +214,9 @@ def _keep(store, key: str, engine: SpeechEngine, line: Line, spoken: Spoken) -> 
         write_wav(path, spoken.speech)
         artifact = store.put_file(path, "speech", ".wav")
     said = Said(artifact.uri, spoken.speech.duration_s, spoken.speech.words, spoken.cost_usd)
-    store.put_record("speech", key, {"uri": said.uri, "duration_s": said.duration_s, "engine": engine.name,
-                                     "model": engine.model, "voice_id": line.voice.voice_id, "cost_usd": said.cost_usd,
-                                     "words": [w.model_dump() for w in said.words]})
+    Records(store).speech(key).put({"uri": said.uri, "duration_s": said.duration_s, "engine": engine.name,
+                                    "model": engine.model, "voice_id": line.voice.voice_id, "cost_usd": said.cost_usd,
+                                    "words": [w.model_dump() for w in said.words]})
     return said
 
 
@@ -227,7 +228,7 @@ def _settle(store, drama: str, key: str, usd: float) -> None:
         ledger["charges"][key]["usd"] = usd
         return ledger
 
-    store.update_record("spend", drama, change)
+    Records(store).spend(drama).update(change)
 
 
 def write_wav(path: Path, speech: Speech) -> None:

@@ -28,6 +28,7 @@ from zipx_core.models import StillSlot
 from zipx_core.prompting import figure_spec, plate_prompt, sheet_prompt
 from zipx_core.naming import stable_hash
 from zipx_core.providers import LocalRenderer
+from zipx_core.records import Records
 from zipx_core.stills import LocalStills, StillAsk, StillFailed, StillSource
 
 CANDIDATES = 2
@@ -155,7 +156,7 @@ def make_references(
     ({"characters": ids, "locations": ids}), of those alone, and approves the best-scored
     of each slot (the offline default; `lock_references` applies a person's choice)."""
     stills = stills or LocalStills(store, renderer)
-    rolls = store.get_record("rerolls", bibles.drama) or {}  # re-rolls asked for in the review room: a new seed each
+    rolls = Records(store).rerolls(bibles.drama).get() or {}  # re-rolls asked for in the review room: a new seed each
     plan = (_hosted_slots(bibles, width, height, rolls, candidates) if stills.hosted
             else _local_slots(bibles, _where(bibles, boards), width, height, rolls))
     if only is not None:
@@ -185,7 +186,7 @@ def approve_still(store, drama: str, slot: str, uri: str, by: str) -> dict:
     """A person's choice of one candidate for a slot (CLI, launchpad, review room); the next
     reference_frames run locks it."""
     chosen = {"uri": uri, "by": by, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    return store.update_record("still_approvals", drama, lambda r: {**(r or {}), slot: chosen})
+    return Records(store).still_approvals(drama).update(lambda r: {**(r or {}), slot: chosen})
 
 
 def lock_references(store, fresh: ReferenceSet, relock: bool = False, redrawn: dict[str, set[str]] | None = None,
@@ -193,7 +194,7 @@ def lock_references(store, fresh: ReferenceSet, relock: bool = False, redrawn: d
     """The locked set: the stored one, with new characters and places added from `fresh`
     and those in `redrawn` (whose bible changed) replaced; or `fresh` entirely when
     re-locking is asked for. Approvals a person made are applied to every slot."""
-    stored = store.get_record("references", fresh.drama)
+    stored = Records(store).references(fresh.drama).get()
     stored = None if relock or not stored else ReferenceSet.model_validate(stored)
     redrawn = redrawn or {"characters": set(), "locations": set()}
     slots = {s.slot: s for s in (stored.slots if stored else [])}
@@ -203,8 +204,9 @@ def lock_references(store, fresh: ReferenceSet, relock: bool = False, redrawn: d
     fresh_slots = {s.slot for s in fresh.slots}
     kept = [s for s in slots.values() if s.slot in fresh_slots or not _entity_redrawn(s, redrawn)]
     locked = ReferenceSet(drama=fresh.drama, source=fresh.source, slots=kept)
-    locked = _approved(locked, store.get_record("still_approvals", fresh.drama) or {}, auto)
-    store.put_record("references", fresh.drama, locked.model_dump(mode="json"))
+    records = Records(store)
+    locked = _approved(locked, records.still_approvals(fresh.drama).get() or {}, auto)
+    records.references(fresh.drama).put(locked.model_dump(mode="json"))
     return locked
 
 
@@ -219,10 +221,10 @@ def _entity_redrawn(slot: StillSlot, redrawn: dict[str, set[str]]) -> bool:
 def _stale(store, drama: str, now: dict[str, dict[str, str]]) -> dict[str, set[str]] | None:
     """What must be drawn (again): what is not locked yet, and what looks different from
     when it was drawn. None: everything (nothing is locked)."""
-    stored = store.get_record("references", drama)
+    stored = Records(store).references(drama).get()
     if not stored or not stored.get("slots"):  # nothing, or locked before slots were kept: all of it
         return None
-    before = store.get_record("reference_looks", drama) or now  # locked before looks were recorded: adopt them
+    before = Records(store).reference_looks(drama).get() or now  # locked before looks were recorded: adopt them
     drawn = {section: {s["entity"] for s in stored["slots"] if _section(s["kind"]) == section} for section in ("characters", "locations")}
     return {
         section: {eid for eid, digest in now[section].items()
@@ -250,5 +252,5 @@ def references_for_drama(script, bibles: Bibles, store, width: int, height: int,
     fresh = make_references(bibles, boards, store, width, height, only=stale, stills=stills, candidates=candidates)
     auto = not stills.hosted if auto_approve is None else auto_approve
     locked = lock_references(store, fresh, relock, redrawn=stale, auto=auto)
-    store.put_record("reference_looks", bibles.drama, now)
+    Records(store).reference_looks(bibles.drama).put(now)
     return locked
