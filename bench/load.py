@@ -62,7 +62,7 @@ from bench.load import fake_generation
 home, url, episode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 generation = fake_generation(url)
 defs = build_definitions(home, RenderConfig(width=128, height=72), generation=generation)
-job = defs.resolve_job_def("episode_job").get_subset(asset_selection={dg.AssetKey(name) for name in ("storyboard", "episode_audio", "keyframes", "shots")})
+job = defs.resolve_job_def("episode_job").get_subset(asset_selection={dg.AssetKey(name) for name in ("storyboard", "episode_audio", "shot_plan", "keyframes", "shots")})
 result = job.execute_in_process(instance=dg.DagsterInstance.get(), partition_key=drama_episode_key("load", episode), raise_on_error=False)
 takes = result.output_for_node("shots").takes if result.success else []
 print(json.dumps({"episode": episode, "success": result.success, "takes": len(takes),

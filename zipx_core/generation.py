@@ -506,19 +506,21 @@ class Generator:
         return task_id
 
 
-async def generate_episode(storyboard: Storyboard, bibles: Bibles, store, settings: RenderSettings = RenderSettings(),
+async def generate_episode(storyboard: Storyboard, bibles: Bibles | None, store, settings: RenderSettings = RenderSettings(),
                            generation: GenerationSettings = GenerationSettings(), renderer: LocalRenderer | None = None,
                            providers: dict[str, HostedProvider] | None = None, on_progress: Progress | None = None,
                            sleep=asyncio.sleep, reference_url=None, keyframes: KeyframeSet | None = None,
-                           references: ReferenceSet | None = None,
-                           native_dialogue: bool = False) -> tuple[ShotsManifest, GenerationStats]:
-    """`native_dialogue`: models that make sound speak one-speaker shots' lines (prompting.shot_requests)."""
+                           references: ReferenceSet | None = None, native_dialogue: bool = False,
+                           requests: list[GenerationRequest] | None = None) -> tuple[ShotsManifest, GenerationStats]:
+    """`requests`: one per shot, as the shot plan holds them with their keyframes; None: built
+    here from the bibles, `keyframes`, `references` and `native_dialogue` (prompting.shot_requests)."""
     workers = Workers()
     budget = Budget(store, storyboard.drama, storyboard.episode, generation, workers.records)
     generator = Generator(store, renderer or LocalRenderer(), providers or {}, settings, generation, budget, sleep, reference_url,
                           workers)
-    requests = shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps, keyframes, references,
-                             native_dialogue)
+    if requests is None:
+        requests = shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps, keyframes, references,
+                                 native_dialogue)
     started, done = time.monotonic(), 0
 
     async def one(rank, shot, request):
@@ -546,19 +548,19 @@ async def generate_episode(storyboard: Storyboard, bibles: Bibles, store, settin
     return ShotsManifest(drama=storyboard.drama, episode=storyboard.episode, takes=takes, failed=failed), generator.stats
 
 
-def generate_shots(storyboard: Storyboard, bibles: Bibles, store, settings: RenderSettings = RenderSettings(),
+def generate_shots(storyboard: Storyboard, bibles: Bibles | None, store, settings: RenderSettings = RenderSettings(),
                    renderer: LocalRenderer | None = None, on_progress: Progress | None = None,
                    generation: GenerationSettings = GenerationSettings(),
                    providers: dict[str, HostedProvider] | None = None, reference_url=None,
                    keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None,
-                   native_dialogue: bool = False) -> ShotsManifest:
-    """The synchronous entry point (Dagster assets, the CLI)."""
+                   native_dialogue: bool = False, requests: list[GenerationRequest] | None = None) -> ShotsManifest:
+    """The synchronous entry point (Dagster assets, the CLI); `requests` as generate_episode's."""
 
     async def run():
         try:
             return (await generate_episode(storyboard, bibles, store, settings, generation, renderer, providers,
                                            on_progress, reference_url=reference_url, keyframes=keyframes,
-                                           references=references, native_dialogue=native_dialogue))[0]
+                                           references=references, native_dialogue=native_dialogue, requests=requests))[0]
         finally:
             for provider in (providers or {}).values():
                 await provider.aclose()

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zipx_core.policy import QualityPolicy
+
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
@@ -384,6 +386,37 @@ class KeyframeSet(Model):
 
     def uri_of(self, shot_id: str) -> str | None:
         return next((k.uri for k in self.keyframes if k.shot_id == shot_id), None)
+
+
+# --- Shot plan ------------------------------------------------------------------------
+
+
+class PlannedShot(Model):
+    shot: Shot = Field(description="the storyboard's shot, as long as its speech needs (whole frames)")
+    request: GenerationRequest = Field(description="what a video model is asked, before the shot's keyframe is known")
+    request_hash: str = Field(description="sha256 of the request as planned: it changes when anything that shapes the "
+                              "shot does (shot, bible entries, timing, frame, stills); a take's own hash adds the model, "
+                              "attempt and keyframe")
+
+
+class ShotPlan(Model):
+    """The speech-timed shots of an episode with their generation requests, built once:
+    keyframes, shots, the gate and the episode all read these."""
+
+    drama: str
+    episode: str
+    title: str
+    shots: list[PlannedShot]
+    policy: QualityPolicy = Field(default_factory=QualityPolicy,
+                                  description="the quality loop's numbers these shots are held to (keyframes, the gate, re-plans)")
+
+    def storyboard(self) -> Storyboard:
+        """The speech-timed storyboard."""
+        return Storyboard(drama=self.drama, episode=self.episode, title=self.title, shots=[p.shot for p in self.shots])
+
+    @property
+    def requests(self) -> list[GenerationRequest]:
+        return [p.request for p in self.shots]
 
 
 class SpokenLine(Model):

@@ -147,20 +147,32 @@ def build_request(shot: Shot, bibles: Bibles, width: int, height: int, fps: int 
     )
 
 
-def shot_requests(storyboard: Storyboard, bibles: Bibles, width: int, height: int, fps: int = 24,
-                  keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None,
-                  native_dialogue: bool = False) -> list[GenerationRequest]:
-    """Each shot's generation request, built here for generation and the gate alike (their
-    request hashes must agree). With the locked stills given, each shot carries those of
-    who is in it (for reference-to-video models); keyframe-first, its approved keyframe
-    too (the clip's first frame; models that take one drop the references).
-    `native_dialogue`: the drama lets a model that makes sound speak each one-speaker shot's lines."""
+def planned_requests(storyboard: Storyboard, bibles: Bibles, width: int, height: int, fps: int = 24,
+                     references: ReferenceSet | None = None, native_dialogue: bool = False) -> list[GenerationRequest]:
+    """Each shot's request before its keyframe is known (the shot plan holds these). With
+    the locked stills given, each shot carries those of who is in it (for
+    reference-to-video models). `native_dialogue`: the drama lets a model that makes sound
+    speak each one-speaker shot's lines."""
     requests = []
     for shot in storyboard.shots:
         request = build_request(shot, bibles, width, height, fps, native_dialogue)
         stills = [u for c in shot.characters for u in references.characters.get(c, [])[:2]] if references else []
-        keyframe = keyframes.uri_of(shot.shot_id) if keyframes else None
-        if stills or keyframe:
-            request = request.model_copy(update={"keyframe_uri": keyframe, "reference_frames": stills or request.reference_frames})
-        requests.append(request)
+        requests.append(request.model_copy(update={"reference_frames": stills}) if stills else request)
     return requests
+
+
+def with_keyframes(requests: list[GenerationRequest], keyframes: KeyframeSet | None) -> list[GenerationRequest]:
+    """Keyframe-first: each shot with an approved keyframe starts its clip from it (models
+    that take a first frame drop the references); the others are left as they are."""
+    if keyframes is None:
+        return list(requests)
+    return [r.model_copy(update={"keyframe_uri": k}) if (k := keyframes.uri_of(r.shot_id)) else r for r in requests]
+
+
+def shot_requests(storyboard: Storyboard, bibles: Bibles, width: int, height: int, fps: int = 24,
+                  keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None,
+                  native_dialogue: bool = False) -> list[GenerationRequest]:
+    """Each shot's generation request, keyframe included: what the shot plan holds, for
+    callers without one (the CLI, benches). Generation and the gate must use the same
+    requests: their request hashes must agree."""
+    return with_keyframes(planned_requests(storyboard, bibles, width, height, fps, references, native_dialogue), keyframes)

@@ -1,12 +1,14 @@
 """Which video model suits a shot, at what quality, and what it costs.
 
 The seed's policy picks the provider (emotional close-ups → HappyHorse, physics →
-Kling, cinematic wide shots → Veo 3, else Seedance). The quality dial (draft |
-balanced | premium), the only knob a user sees, picks the model and resolution, and
-with the episode's aspect (16:9 or 9:16) the size of its frame (FRAME_SIZES). A
-provider that cannot take the shot (length, reference images), has no key, or is down
-is replaced by the next in its fallback list; with none left the shot renders on
-`local`, but the route the policy wanted is still recorded and costed."""
+Kling, cinematic wide shots → Veo 3, else Seedance); the storyboard records it in
+`Shot.route` (a re-plan moves it to the next fallback) and the router honours that
+planned route. The quality dial (draft | balanced | premium), the only knob a user
+sees, picks the model and resolution, and with the episode's aspect (16:9 or 9:16) the
+size of its frame (FRAME_SIZES). A provider that cannot take the shot (length,
+reference images), has no key, or is down is replaced by the next in its fallback list;
+with none left the shot renders on `local`, but the planned route is still recorded
+and costed."""
 
 from __future__ import annotations
 
@@ -114,6 +116,17 @@ def policy_route(shot: Shot) -> tuple[str, str]:
     return "seedance", "the cheap default"
 
 
+def planned_provider(shot: Shot) -> str:
+    """The provider the storyboard planned for the shot (a re-plan may have moved it off the
+    policy's choice); the policy's for a shot planned before routes were recorded."""
+    return shot.route if shot.route in FALLBACKS else route_shot(shot)
+
+
+def next_provider(provider: str) -> str:
+    """The first fallback of a provider: where a re-planned scene's shots go."""
+    return FALLBACKS[provider][0] if provider in FALLBACKS else provider
+
+
 class Route(BaseModel):
     """Where a shot goes and why. `intended` is the policy's choice at this quality, with
     its estimated cost; `provider` is where it actually renders."""
@@ -139,10 +152,10 @@ def _fits(capabilities: Capabilities, shot: Shot, references: int) -> str | None
 
 def plan_route(shot: Shot, quality: Quality, capabilities: dict[str, Capabilities], available: set[str],
                prices: dict[str, float] = DEFAULT_PRICES, references: int = 0) -> Route:
-    """The provider for one shot: the policy's, else the first fallback that is available
+    """The provider for one shot: the planned one, else the first fallback that is available
     and can take it, else `local` (which renders anything at the shot's own length)."""
     quality = Quality(quality)
-    intended = route_shot(shot)
+    intended = planned_provider(shot)
     intended_model = MODELS[intended][quality][0]
     estimate = all_on(intended, shot, quality, capabilities, prices)
     reasons = []

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from zipx_core.manifests import ManifestError, ManifestReader
 from zipx_dagster.jobs import drama_job, episode_job
 from zipx_dagster.partitions import drama_episode_key
+from zipx_dagster.resources import ArtifactStore
 
 PER_DRAMA = ("drama_script", "character_bible", "scene_bible", "reference_frames")
 
@@ -24,15 +26,22 @@ def _latest(instance: dg.DagsterInstance, asset: str, partition: str):
     return records[0] if records else None
 
 
-def backfill_requests(instance: dg.DagsterInstance, day: str) -> list[dg.RunRequest]:
+def _episode_keys(manifests: ManifestReader, drama: str) -> list[str] | None:
+    """The episodes of the drama's parsed script (its manifest); None when it cannot be read."""
+    try:
+        return [e.key for e in manifests.load("drama_script", drama).episodes]
+    except ManifestError:
+        return None
+
+
+def backfill_requests(instance: dg.DagsterInstance, manifests: ManifestReader, day: str) -> list[dg.RunRequest]:
     requests = []
     for drama in instance.get_dynamic_partitions("drama"):
         upstream_records = {asset: _latest(instance, asset, drama) for asset in PER_DRAMA}
-        script = upstream_records["drama_script"]
-        if not script:
+        episodes = _episode_keys(manifests, drama) if upstream_records["drama_script"] else None
+        if episodes is None:  # never parsed, or its manifest lost: the drama run first
             requests.append(dg.RunRequest(job_name="drama_job", partition_key=drama, run_key=f"backfill:{day}:{drama}"))
             continue
-        episodes = script.asset_materialization.metadata["episode_keys"].value
         upstream = max(r.timestamp for r in upstream_records.values() if r)
         for episode in episodes:
             key = drama_episode_key(drama, episode)
@@ -46,9 +55,10 @@ def backfill_requests(instance: dg.DagsterInstance, day: str) -> list[dg.RunRequ
 
 def _nightly(name: str, job: dg.UnresolvedAssetJobDefinition, cron: str, description: str) -> dg.ScheduleDefinition:
     @dg.schedule(name=name, cron_schedule=cron, job=job, description=description)
-    def _evaluate(context: dg.ScheduleEvaluationContext):
+    def _evaluate(context: dg.ScheduleEvaluationContext, artifacts: ArtifactStore):
         day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-        requests = [r for r in backfill_requests(context.instance, day) if r.job_name == job.name]
+        manifests = ManifestReader(artifacts.store())
+        requests = [r for r in backfill_requests(context.instance, manifests, day) if r.job_name == job.name]
         return requests or dg.SkipReason(f"nothing missing or stale for {job.name}")
 
     return _evaluate

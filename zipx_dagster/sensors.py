@@ -21,14 +21,14 @@ import dagster as dg
 from zipx_core.manifests import ManifestError, ManifestReader
 from zipx_core.models import Script
 from zipx_core.naming import slug
+from zipx_core.policy import QualityPolicy
+from zipx_core.qa.gate import GateReport
 from zipx_core.qa.review import load_decisions
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.script.drama import SCRIPT_SUFFIXES
 from zipx_dagster.jobs import drama_job, episode_job
 from zipx_dagster.partitions import drama_episode_key, drama_episode_partitions, drama_partitions, episode_partitions
 from zipx_dagster.resources import ArtifactStore, ScriptInbox
-
-MAX_REPLANS = 2  # per scene; after that its shots stay with human review
 
 DRAMA_ASSETS = ("drama_script", "character_bible", "scene_bible", "reference_frames")  # what drama_job makes
 DONE = {dg.DagsterRunStatus.SUCCESS}
@@ -117,39 +117,60 @@ def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox, artifac
 @dg.sensor(name="failure_cluster", job=episode_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Re-plans scenes whose shots fail together, instead of regenerating shot after shot.")
 def failure_cluster(context: dg.SensorEvaluationContext, artifacts: ArtifactStore) -> dg.SensorResult:
-    """Reads each new `approved_frames` materialization; for scenes where failures
-    cluster (the gate stopped the scene, or most of its first takes failed) it requests
-    a run of the episode with those scenes re-planned in `storyboard` and everything
-    downstream. A scene is re-planned at most MAX_REPLANS times, and not once a person
+    """For each episode with a new `approved_frames` materialization, reads the gate's
+    report (the manifest, typed); for scenes where failures cluster (the gate stopped the
+    scene, or most of its first takes failed) it requests a run of the episode with those
+    scenes re-planned in `storyboard` and everything downstream, held to the same policy.
+    A scene is re-planned at most the policy's max_replans times, and not once a person
     has decided on one of its shots."""
     after = int(context.cursor or 0)
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("approved_frames"), after_storage_id=after), limit=100, ascending=True
     ).records
     store, runs = artifacts.store(), []
-    for record in records:
-        key = drama_episode_partitions.get_partition_key_from_str(record.partition_key)
+    latest = {record.partition_key: record for record in records}  # the manifest holds the latest report only
+    for partition, record in latest.items():
+        key = drama_episode_partitions.get_partition_key_from_str(partition)
         drama, episode = key.keys_by_dimension["drama"], key.keys_by_dimension["episode"]
-        clusters = record.asset_materialization.metadata.get("failure_clusters")
-        clustered = list(clusters.value) if clusters else []
-        done = store.get_record("replans", f"{drama}__{episode}") or {}
-        reviewed = _reviewed_scenes(store, drama, episode) if clustered else set()
-        scenes = [s for s in clustered if done.get(str(s), 0) < MAX_REPLANS and s not in reviewed]
+        report = _gate_report(context, store, drama, episode)
+        if report is None:
+            continue
+        scenes = _scenes_to_replan(context, store, report)
         if scenes:
-            runs.append(dg.RunRequest(
-                job_name="episode_job", partition_key=key, run_key=f"replan:{record.storage_id}",
-                run_config={"ops": {"storyboard": {"config": {"replan": scenes}}}},
-                tags={"zipx/replan": ",".join(map(str, scenes))},
-            ))
-        if set(clustered) - set(scenes):
-            context.log.info(f"{drama} {episode}: scenes {sorted(set(clustered) - set(scenes))} left to review: re-planned "
-                             f"{MAX_REPLANS} times, or a reviewer has decided on their shots ({sorted(reviewed) or 'none'})")
-        after = max(after, record.storage_id)
+            runs.append(dg.RunRequest(job_name="episode_job", partition_key=key, run_key=f"replan:{record.storage_id}",
+                                      run_config=_replan_config(scenes, report.policy),
+                                      tags={"zipx/replan": ",".join(map(str, scenes))}))
+    after = max([after, *(r.storage_id for r in records)])
     return dg.SensorResult(run_requests=runs, cursor=str(after))
 
 
-def _reviewed_scenes(store, drama: str, episode: str) -> set[int]:
+def _gate_report(context, store, drama: str, episode: str) -> GateReport | None:
+    try:
+        return ManifestReader(store).load("approved_frames", drama, episode)
+    except ManifestError as error:  # unreadable or gone: nothing to re-plan from; said once, the cursor moves on
+        context.log.warning(f"{drama} {episode}: no gate report to read ({error})")
+        return None
+
+
+def _scenes_to_replan(context, store, report: GateReport) -> list[int]:
+    """The report's failure clusters, less scenes re-planned max_replans times or with a person's decisions."""
+    clustered = report.failure_clusters()
+    done = store.get_record("replans", f"{report.drama}__{report.episode}") or {}
+    reviewed = _reviewed_scenes(store, report) if clustered else set()
+    scenes = [s for s in clustered if done.get(str(s), 0) < report.policy.max_replans and s not in reviewed]
+    if left := sorted(set(clustered) - set(scenes)):
+        context.log.info(f"{report.drama} {report.episode}: scenes {left} left to review: re-planned "
+                         f"{report.policy.max_replans} times, or a reviewer has decided on their shots ({sorted(reviewed) or 'none'})")
+    return scenes
+
+
+def _replan_config(scenes: list[int], policy: QualityPolicy) -> dict:
+    """The re-plan run's config: the scenes to plan again, and the policy the first run was held to."""
+    return {"ops": {"storyboard": {"config": {"replan": scenes}},
+                    "shot_plan": {"config": {"policy": policy.model_dump()}}}}
+
+
+def _reviewed_scenes(store, report: GateReport) -> set[int]:
     """Scenes with a shot a person has decided on (approved or asked to regenerate)."""
-    decided = load_decisions(store, drama, episode)
-    report = ManifestReader(store).load("approved_frames", drama, episode) if decided else None
-    return {o.scene_number for o in report.outcomes if o.shot_id in decided} if report else set()
+    decided = load_decisions(store, report.drama, report.episode)
+    return {o.scene_number for o in report.outcomes if o.shot_id in decided}

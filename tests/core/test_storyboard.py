@@ -68,7 +68,7 @@ def test_a_shot_longer_than_its_model_makes_is_costed_alike_everywhere(boards):
     from zipx_core.routing import DEFAULT_PRICES, MODELS, Quality, all_on, cost, plan_route
 
     wide = next(s for b in boards for s in b.shots if s.shot_type in (ShotType.ELS, ShotType.LS) and not s.has_physics_elements)
-    shot = wide.model_copy(update={"duration_s": 12.0, "cinematic_priority": True})
+    shot = wide.model_copy(update={"duration_s": 12.0, "cinematic_priority": True, "route": "veo3"})  # planned for Veo 3
     route = plan_route(shot, Quality.balanced, CAPABILITIES, {"veo3", "kling", "seedance", "happyhorse"})
     model, resolution = MODELS["veo3"][Quality.balanced]
     assert route.provider != "veo3" and "longer than its 8s" in route.reason

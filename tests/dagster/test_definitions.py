@@ -12,7 +12,7 @@ from zipx_dagster.partitions import drama_episode_partitions, drama_partitions
 from tests.conftest import REPO
 
 PER_DRAMA = {"drama_script", "character_bible", "scene_bible", "reference_frames"}
-PER_EPISODE = {"storyboard", "episode_audio", "keyframes", "shots", "approved_frames", "episode"}
+PER_EPISODE = {"storyboard", "episode_audio", "shot_plan", "keyframes", "shots", "approved_frames", "episode"}
 
 
 def test_definitions_validate_with_the_dagster_cli(tmp_path):
@@ -45,11 +45,12 @@ def test_asset_graph_shape(tmp_path):
         "storyboard": {"drama_script", "character_bible", "scene_bible"},
         "reference_frames": {"drama_script", "character_bible", "scene_bible"},
         "episode_audio": {"storyboard", "character_bible"},
-        "keyframes": {"storyboard", "character_bible", "scene_bible", "reference_frames"},
-        "shots": {"storyboard", "episode_audio", "keyframes", "reference_frames", "character_bible", "scene_bible"},
-        "approved_frames": {"storyboard", "episode_audio", "shots", "keyframes", "character_bible", "scene_bible",
-                            "reference_frames"},
-        "episode": {"storyboard", "approved_frames", "episode_audio"},
+        # the timed shot plan is built once and read by keyframes, shots, the gate and the episode
+        "shot_plan": {"storyboard", "episode_audio", "character_bible", "scene_bible", "reference_frames"},
+        "keyframes": {"shot_plan", "character_bible", "scene_bible", "reference_frames"},
+        "shots": {"shot_plan", "episode_audio", "keyframes"},
+        "approved_frames": {"shot_plan", "shots", "keyframes", "character_bible", "scene_bible", "reference_frames"},
+        "episode": {"shot_plan", "approved_frames", "episode_audio"},
     }
     assert {job.name for job in defs.jobs} == {"drama_job", "episode_job"}
 

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from zipx_core.cli import main
+from zipx_core.policy import QualityPolicy
 from zipx_dagster.definitions import build_definitions
 from zipx_dagster.demo import register_drama
 from zipx_dagster.partitions import drama_episode_key
@@ -105,14 +106,18 @@ def test_failure_cluster_sensor_replans_a_failing_scene_at_most_twice(tmp_path):
         register_drama(instance, script, tmp_path / "inbox")
         assert defs.resolve_job_def("drama_job").execute_in_process(instance=instance, partition_key="lab").success
         job = defs.resolve_job_def("episode_job")
-        assert job.execute_in_process(instance=instance, partition_key=key, run_config=BROKEN_TAKES).success
+        # a policy set on the first run (a pass-rate warning of its own): the re-plans are held to it too
+        policy = {**QualityPolicy().model_dump(), "pass_rate_warning": 0.4}
+        first = {"ops": {"shot_plan": {"config": {"policy": {"pass_rate_warning": 0.4}}}}, **BROKEN_TAKES}
+        assert job.execute_in_process(instance=instance, partition_key=key, run_config=first).success
         cursor = None
         for round_number in (1, 2):
             result = tick(instance, cursor)
             cursor = result.cursor
             assert len(result.run_requests) == 1, round_number
             request = result.run_requests[0]
-            assert request.run_config == {"ops": {"storyboard": {"config": {"replan": [1]}}}}
+            assert request.run_config == {"ops": {"storyboard": {"config": {"replan": [1]}},
+                                                  "shot_plan": {"config": {"policy": policy}}}}
             assert tick(instance, cursor).run_requests == []  # the same results are not read twice
             config = {**request.run_config, **BROKEN_TAKES}  # the scene keeps failing
             assert job.execute_in_process(instance=instance, partition_key=key, run_config=config).success

@@ -106,7 +106,8 @@ def test_nightly_backfill_requests_missing_and_stale_pairs_only(tmp_path):
             requested = {}
             for schedule in (nightly_drama_backfill, nightly_backfill):
                 context = dg.build_schedule_context(instance=instance, instance_ref=instance.get_ref(), scheduled_execution_time=when,
-                                                    repository_def=defs.get_repository_def())
+                                                    repository_def=defs.get_repository_def(),
+                                                    resources={"artifacts": defs.resources["artifacts"]})
                 for request in schedule.evaluate_tick(context).run_requests or []:
                     requested[(request.job_name or schedule.job_name, str(request.partition_key))] = request
             return requested

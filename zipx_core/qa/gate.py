@@ -34,6 +34,7 @@ from zipx_core.media import probe
 from zipx_core.media.ffmpeg import with_sound
 from zipx_core.models import Bibles, GenerationRequest, KeyframeSet, ReferenceSet, ShotsManifest, Storyboard, Take
 from zipx_core.naming import slug
+from zipx_core.policy import QualityPolicy
 from zipx_core.prompting import shot_requests
 from zipx_core.providers import LocalRenderer
 from zipx_core.qa.checks import Thresholds
@@ -48,17 +49,21 @@ __all__ = ["Gate", "GateConfig", "GateReport", "ShotOutcome", "SceneFailure", "V
 Retake = Callable[[list[tuple[GenerationRequest, int]]], list["Take | RetakeFailed"]]
 
 
-class GateConfig(BaseModel):
-    max_attempts: int = Field(3, ge=1, le=5)
-    early_abort_first: int = Field(4, description="how many of a scene's first shots decide an early abort")
-    early_abort_share: float = Field(0.75, description="share of those failing that aborts the scene")
+class GateConfig(QualityPolicy):
+    """The quality policy the gate is held to, and the continuity thresholds it judges by."""
+
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
     @classmethod
-    def recorded(cls, store, embedder_name: str) -> GateConfig:
-        """With the thresholds `zipx calibrate` recorded for this embedder, if any."""
+    def recorded(cls, store, embedder_name: str, policy: QualityPolicy | None = None) -> GateConfig:
+        """`policy` (the default one when None) with the thresholds `zipx calibrate` recorded for this embedder, if any."""
         calibrated = store.get_record("thresholds", slug(embedder_name))
-        return cls(thresholds=Thresholds(**calibrated)) if calibrated else cls()
+        thresholds = Thresholds(**calibrated) if calibrated else Thresholds()
+        return cls(**(policy or QualityPolicy()).model_dump(), thresholds=thresholds)
+
+    @property
+    def policy(self) -> QualityPolicy:
+        return QualityPolicy(**self.model_dump(exclude={"thresholds"}))
 
 
 class ShotOutcome(BaseModel):
@@ -90,6 +95,7 @@ class GateReport(BaseModel):
     verdicts: list[Verdict]
     outcomes: list[ShotOutcome]
     scene_failures: list[SceneFailure] = []
+    policy: QualityPolicy = Field(default_factory=QualityPolicy, description="the numbers the gate was held to")
 
     def pool(self) -> ShotsManifest:
         """Every shot's take for the episode, approved or (marked) awaiting review."""
@@ -104,15 +110,15 @@ class GateReport(BaseModel):
         first = [v for v in self.verdicts if v.attempt == 1]
         return sum(v.passed for v in first) / max(1, len(first))
 
-    def failure_clusters(self, share: float = 0.6) -> list[int]:
-        """Scenes whose failures cluster: stopped early, or at least `share` of their
-        shots failed their first take."""
+    def failure_clusters(self) -> list[int]:
+        """Scenes whose failures cluster: stopped early, or at least the policy's
+        cluster_share of their shots failed their first take."""
         first = {v.shot_id: v for v in self.verdicts if v.attempt == 1}
         clusters = {f.scene_number for f in self.scene_failures}
         for scene in {o.scene_number for o in self.outcomes}:
             shots = [o.shot_id for o in self.outcomes if o.scene_number == scene]
             failed = sum(1 for s in shots if s in first and not first[s].passed)
-            if shots and failed / len(shots) >= share:
+            if shots and failed / len(shots) >= self.policy.cluster_share:
                 clusters.add(scene)
         return sorted(clusters)
 
@@ -217,19 +223,23 @@ class Gate:
         return self.judge([(take, request)])[0]
 
     def run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress: Callable[[int, int, str, float], None] | None = None,
-            decisions: dict | None = None) -> GateReport:
-        """`decisions`: shot_id -> ReviewDecision from human review (zipx_core.qa.review)."""
+            decisions: dict | None = None, requests: list[GenerationRequest] | None = None) -> GateReport:
+        """`decisions`: shot_id -> ReviewDecision from human review (zipx_core.qa.review).
+        `requests`: the shots' requests as generation had them (the shot plan's, with their
+        keyframes); None: built here the way generation builds them."""
         try:
-            return self._run(storyboard, shots, on_progress, decisions or {})
+            return self._run(storyboard, shots, on_progress, decisions or {}, requests)
         finally:
             self.judge.close()  # its inspecting process
 
-    def _run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress, decisions: dict) -> GateReport:
+    def _run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress, decisions: dict,
+             requests: list[GenerationRequest] | None) -> GateReport:
         started = time.monotonic()
         retake = self.retake or retake_function(storyboard, self.store, self.settings, GenerationSettings(), self.renderer, dict)
         takes = {t.shot_id: t for t in shots.takes}
-        requests = shot_requests(storyboard, self.bibles, self.settings.width, self.settings.height, self.settings.fps,
-                                 self.keyframes, self.references, self.native_dialogue)
+        if requests is None:
+            requests = shot_requests(storyboard, self.bibles, self.settings.width, self.settings.height, self.settings.fps,
+                                     self.keyframes, self.references, self.native_dialogue)
         tracks = [_Shot(s.shot_id, s.scene_number, r, [], decisions.get(s.shot_id)) for s, r in zip(storyboard.shots, requests)]
         verdicts = self._judge(tracks, [takes[t.shot_id] for t in tracks], [t.request for t in tracks])
         scene_failures = self._stop_failing_scenes(tracks)
@@ -257,7 +267,8 @@ class Gate:
             report_progress()
         outcomes = [self._out_of_sync(t, self._sound_kept(self._outcome(t), takes[t.shot_id])) for t in tracks]
         return GateReport(drama=storyboard.drama, episode=storyboard.episode, embedder=self.embedder.name,
-                          embedder_note=self.embedder_note, verdicts=verdicts, outcomes=outcomes, scene_failures=scene_failures)
+                          embedder_note=self.embedder_note, verdicts=verdicts, outcomes=outcomes, scene_failures=scene_failures,
+                          policy=self.config.policy)
 
     def _judge(self, tracks: list[_Shot], takes: list[Take], requests: list[GenerationRequest]) -> list[Verdict]:
         judged = self.judge(list(zip(takes, requests)))

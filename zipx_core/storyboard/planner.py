@@ -18,7 +18,7 @@ from zipx_core import lexicon
 from zipx_core.bible.mentions import name_pattern
 from zipx_core.models import Bibles, DialogueLine, Scene, Script, Shot, ShotType, Storyboard
 from zipx_core.naming import slug
-from zipx_core.routing import route_shot
+from zipx_core.routing import next_provider, route_shot
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,6 @@ def plan_scene(scene: Scene, episode_key: str, bibles: Bibles, config: PlanningC
 
 WIDER = {ShotType.ECU: ShotType.CU, ShotType.CU: ShotType.MCU, ShotType.MCU: ShotType.MS,
          ShotType.MS: ShotType.LS, ShotType.LS: ShotType.LS, ShotType.ELS: ShotType.ELS}
-OTHER_ROUTE = {"happyhorse": "kling", "kling": "veo3", "veo3": "seedance", "seedance": "kling"}
 
 
 def _replanned_id(episode_key: str, scene_number: int, round_number: int, n: int) -> str:
@@ -222,7 +221,7 @@ def _replan_groups(shots: list[Shot], round_number: int, episode_key: str) -> li
             "characters": shot.characters[:1],
             "shot_type": WIDER[shot.shot_type],
             "duration_s": round(shot.duration_s / parts, 2),
-            "route": OTHER_ROUTE.get(shot.route, shot.route),
+            "route": next_provider(shot.route),
         }) for part in range(parts)])
     return groups
 
@@ -230,7 +229,7 @@ def _replan_groups(shots: list[Shot], round_number: int, episode_key: str) -> li
 def replan_scene(shots: list[Shot], round_number: int, episode_key: str) -> list[Shot]:
     """A scene whose set-up failed, planned again so that what failed changes: one
     person per shot (simpler blocking), one size wider (other framing), long action
-    shots split in two, and the next model in the fallback order (another route).
+    shots split in two, and the next model in routing.FALLBACKS (another route).
     Ids carry the round, so the new shots are new requests."""
     return [part for group in _replan_groups(shots, round_number, episode_key) for part in group]
 

@@ -1,4 +1,5 @@
-"""Per (drama, episode) assets: storyboard -> episode_audio -> shots -> episode.
+"""Per (drama, episode) assets: storyboard -> episode_audio -> shot_plan -> shots -> episode (keyframes and
+the gate, in quality.py, read the shot plan too).
 
 Speech comes before video: its measured length sets each shot's duration, so a shot is
 generated once, at the length its lines need.
@@ -11,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, create_model
 
-from zipx_core.audio import apply_speech_timing, voice_episode
+from zipx_core.audio import voice_episode
 from zipx_core.audio.music import find_music, score_episode
 from zipx_core.generation import cost_summary, generate_shots, ledger_by_stage
 from zipx_core.lipsync import LipSyncSettings, cannot_lip_sync, lip_sync_shots
@@ -21,11 +22,14 @@ from zipx_core.media import thumbnail_strip_png
 from zipx_core.media.assembly import assemble_episode
 from zipx_core.media.timeline import build_timeline, export_timeline
 from zipx_core.models import (Bibles, CharacterBibles, EpisodeAudio, EpisodeManifest, KeyframeSet, ReferenceSet, SceneBibles,
-                              Script, Storyboard)
+                              Script, ShotPlan, Storyboard)
+from zipx_core.policy import QualityPolicy
+from zipx_core.prompting import with_keyframes
 from zipx_core.qa.gate import GateReport
 from zipx_core.storyboard import plan_episode
 from zipx_core.storyboard.planner import episode_renames
 from zipx_core.storyboard.replans import record_renames, record_replans
+from zipx_core.storyboard.shot_plan import plan_shots
 from zipx_dagster.metadata import cost_rollup, markdown_table, png_markdown, table
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions
 from zipx_dagster.room.links import room_link
@@ -125,10 +129,56 @@ def episode_audio(
     )
 
 
+# zipx_core.policy.QualityPolicy as Dagster run config: the same fields, defaults and reasons (the launchpad shows them)
+PolicyConfig = create_model("PolicyConfig", __base__=dg.Config, __doc__=QualityPolicy.__doc__,
+                            **{name: (field.annotation, field) for name, field in QualityPolicy.model_fields.items()})
+
+
+class ShotPlanConfig(dg.Config):
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="the quality loop's numbers for this episode: "
+                                 "keyframe and take attempts, early abort, failure clusters, re-plans, the pass-rate warning")
+
+
 @dg.asset(
     partitions_def=drama_episode_partitions,
-    ins={"storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(), "keyframes": dg.AssetIn(),
-         "reference_frames": dg.AssetIn(partition_mapping=by_drama), **{k: PER_DRAMA[k] for k in ("character_bible", "scene_bible")}},
+    ins={"storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(),
+         **{name: dg.AssetIn(partition_mapping=by_drama) for name in ("character_bible", "scene_bible", "reference_frames")}},
+    output_required=False,
+    group_name="episodes",
+    kinds={"python", "pydantic"},
+    owners=OWNERS,
+    description="The timed shot plan: each shot as long as its speech, with its generation request (bible entries, "
+    "frame, locked stills, native dialogue when on) and the request's hash, and the quality policy (config `policy`) "
+    "keyframes, the gate and re-plans are held to. Built once: keyframes, shots, the gate and the episode read it, "
+    "so their requests and hashes cannot disagree.",
+)
+def shot_plan(
+    context: dg.AssetExecutionContext, config: ShotPlanConfig, storyboard: Storyboard, episode_audio: EpisodeAudio,
+    character_bible: CharacterBibles, scene_bible: SceneBibles, reference_frames: ReferenceSet, render: RenderConfig,
+    generation: Generation,
+):
+    plan = plan_shots(storyboard, episode_audio, Bibles.of(character_bible, scene_bible), render.settings(generation),
+                      reference_frames, generation.native_dialogue, QualityPolicy(**config.policy.model_dump()))
+    yield dg.Output(plan, metadata=_plan_metadata(plan, generation.native_dialogue))
+
+
+def _plan_metadata(plan: ShotPlan, native_dialogue: bool) -> dict:
+    first = plan.shots[0].request if plan.shots else None
+    return {
+        "policy": plan.policy.model_dump(),
+        "shot_count": len(plan.shots),
+        "duration_s": round(sum(p.shot.duration_s for p in plan.shots), 2),
+        "frame": f"{first.width}x{first.height}@{first.fps}" if first else "",
+        "native_dialogue": native_dialogue,
+        "requests": table({"shot": "string", "route": "string", "seconds": "float", "stills": "int", "request hash": "string"},
+                          [[p.shot.shot_id, p.shot.route, p.shot.duration_s, len(p.request.reference_frames), p.request_hash[:16]]
+                           for p in plan.shots]),
+    }
+
+
+@dg.asset(
+    partitions_def=drama_episode_partitions,
+    ins={"shot_plan": dg.AssetIn(), "episode_audio": dg.AssetIn(), "keyframes": dg.AssetIn()},
     output_required=False,
     group_name="episodes",
     kinds={"python", "ffmpeg"},
@@ -140,12 +190,9 @@ def episode_audio(
 )
 def shots(
     context: dg.AssetExecutionContext,
-    storyboard: Storyboard,
+    shot_plan: ShotPlan,
     episode_audio: EpisodeAudio,
     keyframes: KeyframeSet,
-    reference_frames: ReferenceSet,
-    character_bible: CharacterBibles,
-    scene_bible: SceneBibles,
     artifacts: ArtifactStore,
     render: RenderConfig,
     failures: LocalFailures,
@@ -165,13 +212,10 @@ def shots(
         if done == total or done % 5 == 0:
             context.log.info(f"{drama} {episode}: shot {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
-    timed = apply_speech_timing(storyboard, episode_audio)
-    settings = generation.settings()
-    manifest = generate_shots(
-        timed, Bibles.of(character_bible, scene_bible), store, frame, renderer=failures.renderer(),
-        on_progress=progress, generation=settings, providers=providers, reference_url=presigned_url,
-        keyframes=keyframes, references=reference_frames, native_dialogue=generation.native_dialogue,
-    )
+    timed, settings = shot_plan.storyboard(), generation.settings()
+    manifest = generate_shots(timed, None, store, frame, renderer=failures.renderer(), on_progress=progress,
+                              generation=settings, providers=providers, reference_url=presigned_url,
+                              requests=with_keyframes(shot_plan.requests, keyframes))
     if manifest.failed:
         # everything made is in the store (takes, task ids, charges): a re-run pays for none of it again
         raise dg.Failure(
@@ -241,7 +285,7 @@ class EpisodeConfig(dg.Config):
 def episode(
     context: dg.AssetExecutionContext,
     config: EpisodeConfig,
-    storyboard: Storyboard,
+    shot_plan: ShotPlan,
     approved_frames: GateReport,
     episode_audio: EpisodeAudio,
     artifacts: ArtifactStore,
@@ -250,7 +294,7 @@ def episode(
     generation: Generation,
 ):
     store = artifacts.store()
-    timed = apply_speech_timing(storyboard, episode_audio)
+    timed = shot_plan.storyboard()
     pool = approved_frames.pool()  # approved takes, and the best take of each shot awaiting review
     drama, episode = drama_and_episode(context)
     source = config.music or find_music(Path(inbox.root), drama, episode)  # none by default

@@ -4,14 +4,13 @@ import warnings
 
 import dagster as dg
 
-from zipx_core.audio import apply_speech_timing
 from zipx_core.generation import retake_function
 from zipx_core.media import thumbnail_strip_png
 from zipx_core.keyframes import KeyframeMaker, offline_setup
 from zipx_core.lipsync import review_reasons, synced_takes
-from zipx_core.models import (Bibles, CharacterBibles, EpisodeAudio, KeyframeSet, ReferenceSet, SceneBibles, Script, ShotsManifest,
+from zipx_core.models import (Bibles, CharacterBibles, KeyframeSet, ReferenceSet, SceneBibles, Script, ShotPlan, ShotsManifest,
                               Storyboard)
-from zipx_core.prompting import shot_requests
+from zipx_core.prompting import with_keyframes
 from zipx_core.qa.gate import Gate, GateConfig, GateReport
 from zipx_core.qa.references import approve_still, references_for_drama
 from zipx_core.stills import StillFailed
@@ -100,7 +99,7 @@ class KeyframeConfig(dg.Config):
 
 @dg.asset(
     partitions_def=drama_episode_partitions,
-    ins={"storyboard": dg.AssetIn(),
+    ins={"shot_plan": dg.AssetIn(),
          **{name: dg.AssetIn(partition_mapping=by_drama) for name in ("character_bible", "scene_bible", "reference_frames")}},
     output_required=False,
     group_name="episodes",
@@ -112,7 +111,7 @@ class KeyframeConfig(dg.Config):
     "keyframe goes video-first. Off with Generation.keyframe_first or this asset's config.",
 )
 def keyframes(
-    context: dg.AssetExecutionContext, config: KeyframeConfig, storyboard: Storyboard, character_bible: CharacterBibles,
+    context: dg.AssetExecutionContext, config: KeyframeConfig, shot_plan: ShotPlan, character_bible: CharacterBibles,
     scene_bible: SceneBibles, reference_frames: ReferenceSet, artifacts: ArtifactStore, render: RenderConfig,
     generation: Generation, clip: ClipModel,
 ):
@@ -123,12 +122,12 @@ def keyframes(
     if reference_frames.awaiting_approval:
         raise dg.Failure(description=f"{drama}: {len(reference_frames.awaiting_approval)} reference stills await a person: "
                          f"`zipx stills list {drama}`, then `zipx stills approve {drama} SLOT N` and materialize reference_frames")
-    store, bibles, settings = artifacts.store(), Bibles.of(character_bible, scene_bible), render.settings(generation)
+    store, bibles = artifacts.store(), Bibles.of(character_bible, scene_bible)
     embedder, _ = clip.load()
     stills = generation.still_source(store, drama)
     maker = KeyframeMaker(bibles, reference_frames, store, stills, embedder, GateConfig.recorded(store, embedder.name).thresholds,
-                          setup=None if stills.hosted else offline_setup())
-    made = maker.run(storyboard, shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps))
+                          max_attempts=shot_plan.policy.max_attempts, setup=None if stills.hosted else offline_setup())
+    made = maker.run(shot_plan.storyboard(), shot_plan.requests)
     yield dg.Output(made, metadata=_keyframes_metadata(store, made))
 
 
@@ -180,7 +179,7 @@ CHECKS = _checks()
 @dg.asset(
     partitions_def=drama_episode_partitions,
     ins={
-        "storyboard": dg.AssetIn(), "episode_audio": dg.AssetIn(), "shots": dg.AssetIn(), "keyframes": dg.AssetIn(),
+        "shot_plan": dg.AssetIn(), "shots": dg.AssetIn(), "keyframes": dg.AssetIn(),
         **{name: dg.AssetIn(partition_mapping=by_drama) for name in ("character_bible", "scene_bible", "reference_frames")},
     },
     output_required=False,
@@ -191,37 +190,37 @@ CHECKS = _checks()
     pool=QA_POOL,
     op_tags=qa_op_tags(),
     description="The quality gate: continuity (CLIP, or the offline colour embedder) -> lighting (graded when close) "
-    "-> resolution and artifacts (upscaled or discarded). Three attempts, then human review; scenes that fail "
-    "from the start are stopped and recorded for re-planning. A shot whose dialogue could not be put in sync "
+    "-> resolution and artifacts (upscaled or discarded). Three attempts (the shot plan's policy), then human review; "
+    "scenes that fail from the start are stopped and recorded for re-planning. A shot whose dialogue could not be put in sync "
     "(lip-sync or a natively voiced take's check, in `shots`) goes to review with the reason, whatever its verdict.",
 )
 def approved_frames(
     context: dg.AssetExecutionContext,
     config: ReviewConfig,
-    storyboard: Storyboard, episode_audio: EpisodeAudio, shots: ShotsManifest, keyframes: KeyframeSet,
+    shot_plan: ShotPlan, shots: ShotsManifest, keyframes: KeyframeSet,
     character_bible: CharacterBibles, scene_bible: SceneBibles, reference_frames: ReferenceSet,
     artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel, generation: Generation,
 ):
     drama, episode = drama_and_episode(context)
     store, renderer = artifacts.store(), failures.renderer()
-    if wrong := _not_planned(store, storyboard, [*config.approve, *config.regenerate]):
+    timed = shot_plan.storyboard()
+    if wrong := _not_planned(store, timed, [*config.approve, *config.regenerate]):
         raise dg.Failure(description=f"ReviewConfig: {wrong}; decide on the shots as they are planned now")
     embedder, note = clip.load()
     context.log.info(f"continuity embedder: {embedder.name} ({note})")
-    timed = apply_speech_timing(storyboard, episode_audio)
     retake = retake_function(timed, store, render.settings(generation), generation.settings(),
                              renderer, generation.providers, reference_url=getattr(store, "presigned_url", None))
     gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(generation),
-                renderer=renderer, config=GateConfig.recorded(store, embedder.name), retake=retake, keyframes=keyframes,
-                hosted=generation.hosted, native_dialogue=generation.native_dialogue,
-                must_review=review_reasons(store, drama, episode), synced=synced_takes(store, drama, episode))
+                renderer=renderer, config=GateConfig.recorded(store, embedder.name, shot_plan.policy), retake=retake,
+                hosted=generation.hosted, must_review=review_reasons(store, drama, episode), synced=synced_takes(store, drama, episode))
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
             context.log.info(f"{drama} {episode}: gate {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
     decisions = record_decisions(store, drama, episode, config.approve, config.regenerate, config.reviewer)
-    report = gate.run(timed, shots, on_progress=progress, decisions=decisions)
+    report = gate.run(timed, shots, on_progress=progress, decisions=decisions,
+                      requests=with_keyframes(shot_plan.requests, keyframes))
     yield dg.Output(report, metadata=_gate_metadata(store, report))
     review = sorted(report.awaiting_review)
     if review:  # the run says so, not only the asset: the runs list filters on the tag
@@ -255,8 +254,9 @@ def _gate_checks(report: GateReport):
     """The three checks' results for this partition (Dagster records which one)."""
     pass_rate, below, review = round(report.first_attempt_pass_rate, 3), report.drift_in_pool(), sorted(report.awaiting_review)
     where = f"{report.drama} {report.episode}"
-    yield dg.AssetCheckResult(check_name="continuity_pass_rate", passed=pass_rate >= 0.5, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"pass_rate": pass_rate})
+    yield dg.AssetCheckResult(check_name="continuity_pass_rate", passed=pass_rate >= report.policy.pass_rate_warning,
+                              severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"pass_rate": pass_rate, "warns_below": report.policy.pass_rate_warning})
     yield dg.AssetCheckResult(check_name="drift_left_in_pool", passed=not below, metadata={"shots": below})
     yield dg.AssetCheckResult(
         check_name="shots_awaiting_review", passed=not review, severity=dg.AssetCheckSeverity.WARN,
