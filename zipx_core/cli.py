@@ -398,7 +398,7 @@ def _stills(args) -> str:
         return f"{args.target}: re-roll {roll} recorded; to draw new candidates, {_materialize_hint(args.drama)}"
     if not (args.target and args.candidate):
         raise RoomError("stills approve takes DRAMA SLOT CANDIDATE (its number as `zipx stills list` shows it, or its URI)")
-    if not args.by.strip():
+    if not (args.by or "").strip():
         raise RoomError("say who approves: --by NAME")
     slot, uri = room_data.approve_candidate(reader, store, args.drama, args.target, args.candidate, args.by)
     return (f"{slot.slot}: {uri} chosen by {args.by.strip()}\n"
@@ -412,7 +412,7 @@ def _add_stills(commands) -> None:
     stills.add_argument("target", nargs="?", metavar="SLOT|CHARACTER_ID",
                         help="approve: the SLOT (e.g. anna/front-close-up/default); reroll: the CHARACTER_ID")
     stills.add_argument("candidate", nargs="?", metavar="CANDIDATE", help="approve: the candidate's number as listed (from 1), or its URI")
-    stills.add_argument("--by", metavar="NAME", default=os.environ.get("USER", ""), help="approve: who chooses (default $USER)")
+    stills.add_argument("--by", metavar="NAME", default=_default_reviewer(), help="approve: who chooses (default $USER)")
     stills.add_argument("--home", help=HOME_HELP)
     stills.set_defaults(handler=_stills)
 

@@ -11,6 +11,7 @@ from zipx_core.cli import main
 from zipx_core.manifests import ManifestReader
 from zipx_core.models import CharacterBibles, ReferenceSet, SceneBibles
 from zipx_core.qa.references import lock_references, make_references
+from zipx_core.records import Records
 from zipx_core.script import load_drama
 from zipx_core.storage import store_from_env
 from zipx_core.storyboard import plan_episode
@@ -125,6 +126,22 @@ def test_approve_by_number_or_uri_is_recorded_and_locked_by_the_next_run(home, c
     assert next(line for line in out if first.candidates[1] in line).endswith("✓ approved by Ana")
     waiting = len(locked.slots) - 2
     assert out[-1] == f"{waiting} of {len(locked.slots)} slots await a person (`zipx stills approve {DRAMA} SLOT N --by NAME`)"
+
+
+def test_approve_by_defaults_to_the_user_as_review_does(home, monkeypatch, capsys):
+    """No --by: the chooser is $USER, else the system's login name (the same default as `zipx review`)."""
+    import zipx_core.cli as cli
+
+    home_dir, store, _, draw = home
+    first, second = draw(auto=False).slots[:2]
+    monkeypatch.setenv("USER", "carla")
+    assert main(stills(home_dir, "approve", DRAMA, first.slot, "1")) == 0
+    assert "chosen by carla" in capsys.readouterr().out
+    monkeypatch.delenv("USER")
+    monkeypatch.setattr(cli.getpass, "getuser", lambda: "dora")
+    assert main(stills(home_dir, "approve", DRAMA, second.slot, "1")) == 0
+    approvals = Records(store).still_approvals(DRAMA).get()
+    assert (approvals[first.slot]["by"], approvals[second.slot]["by"]) == ("carla", "dora")
 
 
 @pytest.mark.parametrize("candidate", ["0", "3", "zipx://references/00/" + "0" * 64 + ".png", "best"])

@@ -19,8 +19,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from zipx_core.models import Appearance, Bibles, CameraStyle, CharacterBible, LightingPalette, Outfit, SceneBible, VoiceProfile
+from zipx_core.records import Records
 
-RECORD = "cast_sheet"
 FROM_SHEET = "cast sheet"
 
 
@@ -212,11 +212,12 @@ def apply_cast_sheet(bibles: Bibles, record: CastRecord) -> Bibles:
 
 
 def load_cast_record(store, drama: str) -> CastRecord:
-    raw = store.get_record(RECORD, drama)
+    record = Records(store).cast_sheet(drama)
+    raw = record.get()
     try:
         return CastRecord.model_validate(raw or {})
     except ValidationError as error:
-        raise CastSheetError(f"the stored cast sheet of {drama} (record {RECORD}/{drama}) is corrupt: "
+        raise CastSheetError(f"the stored cast sheet of {drama} (record {record.kind}/{record.name}) is corrupt: "
                              f"{_messages(error, None, 'record')[0]}") from None
 
 
@@ -380,7 +381,7 @@ def import_cast_sheet(store, drama: str, current: Bibles, text: str | None, orig
         _check_applies(current, record, origin)
         return record.model_dump(mode="json", exclude_none=True)
 
-    store.update_record(RECORD, drama, change)
+    Records(store).cast_sheet(drama).update(change)
     return summary
 
 

@@ -32,6 +32,7 @@ from zipx_core.models import Bibles, CameraStyle, CharacterBible, Outfit, SceneB
 from zipx_core.naming import slug
 from zipx_core.providers.base import ContentPolicyRejected, ProviderError
 from zipx_core.providers.llm import Completion, LLMClient
+from zipx_core.records import Records
 
 log = logging.getLogger("zipx.bible.llm")
 LookField = Literal["face", "hair", "hair_colour", "skin_tone", "build", "gender", "age_range"]
@@ -193,7 +194,7 @@ def _settle(store, drama: str, digest: str, usd: float) -> None:
         ledger["charges"][digest]["usd"] = usd
         return ledger
 
-    store.update_record("spend", drama, change)
+    Records(store).spend(drama).update(change)
 
 
 async def _paid_call(client: LLMClient, store, budget: Budget, body: dict, label: str) -> Completion:
@@ -215,7 +216,7 @@ async def ask(client: LLMClient, store, budget: Budget, messages: list[dict], sc
     repaired at most schema_attempts - 1 times."""
     key = _digest({"model": client.settings.model, "messages": messages, "schema": schema,
                    "format": client.settings.response_format})
-    cached = store.get_record("llm_answers", key)
+    cached = Records(store).llm_answers(key).get()
     if cached:
         return ScriptReading.model_validate(cached["reading"])
     attempts, problem = client.settings.schema_attempts, ""
@@ -230,7 +231,7 @@ async def ask(client: LLMClient, store, budget: Budget, messages: list[dict], sc
                                    {"role": "user", "content": f"That answer does not follow the schema: {problem}. "
                                                                "Answer again with the whole corrected JSON only."}]
             continue
-        store.put_record("llm_answers", key, {"model": client.settings.model, "reading": reading.model_dump()})
+        Records(store).llm_answers(key).put({"model": client.settings.model, "reading": reading.model_dump()})
         return reading
     raise AnswerRejected(client.name, f"{label}: the answer failed the schema {attempts} times; last: {problem[:300]}")
 

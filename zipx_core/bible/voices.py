@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from zipx_core.bible.ages import low_end
 from zipx_core.models import CatalogueVoice, CharacterBible, VoiceProfile
 from zipx_core.naming import stable_hash
+from zipx_core.records import Records
 from zipx_core.storage import LocalArtifactStore
 
 Sex = Literal["female", "male", "unspecified"]
@@ -125,18 +126,19 @@ def assign_voices(characters: list[CharacterBible], locked: dict[str, VoiceProfi
 
 def load_voice_lock(store: LocalArtifactStore, drama: str) -> dict[str, LockedVoice]:
     """Character id -> the locked voice, with the sex it was dealt for."""
-    return {cid: _locked(entry) for cid, entry in (store.get_record("voices", drama) or {}).items()}
+    return {cid: _locked(entry) for cid, entry in (Records(store).voices(drama).get() or {}).items()}
 
 
 def save_voice_lock(store: LocalArtifactStore, drama: str, characters: list[CharacterBible]) -> None:
     """Locks every character's voice. A voice that is the locked one keeps the sex it was
     dealt for; a new one was dealt for the character's sex as now known."""
-    record = store.get_record("voices", drama) or {}
+    stored = Records(store).voices(drama)
+    record = stored.get() or {}
     for c in characters:
         lock = _locked(record[c.character_id]) if c.character_id in record else None
         sex = lock.sex if lock is not None and lock.profile() == c.voice_profile else _dealt_sex(c)
         record[c.character_id] = LockedVoice(**c.voice_profile.model_dump(), sex=sex).model_dump()
-    store.put_record("voices", drama, record)
+    stored.put(record)
 
 
 def _dealt_sex(c: CharacterBible) -> Sex:
@@ -149,7 +151,6 @@ def _dealt_sex(c: CharacterBible) -> Sex:
 
 # --- voices from a speech engine's catalogue --------------------------------------------------
 
-ENGINE_VOICES = "engine_voices"  # record per drama: engine -> character id -> EngineVoice
 NARRATOR_ID = "_narrator"  # the lock's name for the voice of cues with no bible
 STOPWORDS = {"a", "an", "and", "the", "of", "in", "with", "voice", "neutral", "very", "quite", "slightly"}
 
@@ -267,7 +268,7 @@ def engine_profile(entry: EngineVoice, casting: Casting, engine: str, style: str
 
 
 def load_engine_voice_lock(store, drama: str, engine: str) -> dict[str, EngineVoice]:
-    record = (store.get_record(ENGINE_VOICES, drama) or {}).get(engine, {})
+    record = (Records(store).engine_voices(drama).get() or {}).get(engine, {})
     return {cid: EngineVoice.model_validate(entry) for cid, entry in record.items()}
 
 
@@ -281,13 +282,13 @@ def save_engine_voice_lock(store, drama: str, engine: str, entries: dict[str, En
             return None
         return {**record, engine: dumped}
 
-    store.update_record(ENGINE_VOICES, drama, change)
+    Records(store).engine_voices(drama).update(change)
 
 
 def engine_voice_lines(store, drama: str) -> list[str]:
     """The drama's locked hosted voices as lines for the cast sheet and `zipx cast show`."""
     lines = []
-    for engine, entries in sorted((store.get_record(ENGINE_VOICES, drama) or {}).items()):
+    for engine, entries in sorted((Records(store).engine_voices(drama).get() or {}).items()):
         for cid, raw in sorted(entries.items()):
             entry = EngineVoice.model_validate(raw)
             review = "  NEEDS REVIEW: sex unknown or doubtful, set it" if entry.needs_review else ""

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from zipx_core.manifests import ManifestReader
 from zipx_core.models import Take
+from zipx_core.records import Records
 from zipx_core.storyboard.replans import load_renames
 
 
@@ -35,13 +36,9 @@ class ReviewDecision(BaseModel):
     replanned_from: str = ""  # given on this id before a re-plan renamed the shot to `shot_id`
 
 
-def _record(drama: str, episode: str) -> str:
-    return f"{drama}__{episode}"
-
-
 def recorded_decisions(store, drama: str, episode: str) -> dict[str, ReviewDecision]:
     """The decisions as they were given, under the ids they were given on."""
-    record = store.get_record("review", _record(drama, episode)) or {}
+    record = Records(store).review(drama, episode).get() or {}
     return {shot_id: ReviewDecision.model_validate(d) for shot_id, d in record.items()}
 
 
@@ -69,10 +66,11 @@ def superseded_decisions(store, drama: str, episode: str) -> list[ReviewDecision
 
 
 def save_decision(store, drama: str, episode: str, decision: ReviewDecision) -> None:
-    record = store.get_record("review", _record(drama, episode)) or {}
+    stored = Records(store).review(drama, episode)
+    record = stored.get() or {}
     decision.decided_at = decision.decided_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
     record[decision.shot_id] = decision.model_dump(mode="json")
-    store.put_record("review", _record(drama, episode), record)
+    stored.put(record)
 
 
 def record_decisions(store, drama: str, episode: str, approve: list[str], regenerate: dict[str, str],
