@@ -47,6 +47,8 @@ class AudioSettings(BaseModel):
 
     target_lufs: float = -16.0
     true_peak_db: float = -1.5
+    codec_headroom_db: float = Field(0.7, description="kept below the ceiling when limiting: AAC's decoded peaks "
+                                     "overshoot the limited ones (bench/delivery.py: by up to 0.5 dB)")
     loudness_range: float = 11.0
     lead_in_s: float = Field(0.3, description="silence before a shot's first line")
     gap_s: float = Field(0.25, description="between lines in one shot")
@@ -207,7 +209,8 @@ def _at_rate(speech: Speech, rate: int) -> np.ndarray:
 def _normalise(source: Path, out: Path, settings: AudioSettings) -> float:
     """ffmpeg's loudnorm in two passes (measure, then apply linearly); returns the
     integrated loudness it measured on its output."""
-    target = f"I={settings.target_lufs}:TP={settings.true_peak_db}:LRA={settings.loudness_range}"
+    ceiling = settings.true_peak_db - settings.codec_headroom_db
+    target = f"I={settings.target_lufs}:TP={ceiling}:LRA={settings.loudness_range}"
     encode = ["-ar", str(settings.sample_rate), "-c:a", "aac", "-b:a", settings.aac_bitrate, str(out)]
     measured = _loudnorm_report(_run([ffmpeg_exe(), "-hide_banner", "-i", str(source), "-af", f"loudnorm={target}:print_format=json", "-f", "null", "-"]))
     if float(measured["input_i"]) == float("-inf"):

@@ -116,7 +116,7 @@ def _master(mix: Path, out: Path, gain_db: float, settings: AudioSettings) -> fl
     music filling the gaps the mix sits 3-4 LU under its dialogue, and loudnorm then falls
     back to its dynamic mode, an AGC that missed the target by 0.5 LU here and partly
     undoes the ducking. One gain keeps the mix the stems' sum times that gain, peaks aside."""
-    ceiling = 10 ** ((settings.true_peak_db - 0.5) / 20)  # sample peaks; half a dB for inter-sample peaks
+    ceiling = 10 ** ((settings.true_peak_db - settings.codec_headroom_db) / 20)  # sample peaks; room for inter-sample ones
     limited = out.with_name("limited.wav")
     for _ in range(3):  # the limiter takes a little loudness off the top: correct for it
         _run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(mix), "-af",
