@@ -71,16 +71,20 @@ MODELS: dict[str, dict[Quality, tuple[str, str]]] = {
                    Quality.premium: ("happyhorse-1.0", "1080P")},
 }
 
-# US dollars per second of video, video only (ZipX replaces model audio). Prices move:
-# override them in the `generation` resource. Sources, read 2026-11-24 (../shared/PROVIDERS.md):
-# - Veo 3.1 on Vertex AI pricing: standard $0.20/s video only ($0.40 with audio); Fast $0.10/s.
+# US dollars per second of video as billed (ZipX replaces model audio unless a take is
+# natively voiced, but pays for what the API makes). Prices move: override them in the
+# `generation` resource. Sources, read 2026-11-24 (../shared/PROVIDERS.md) and 2026-12-03:
+# - Veo 3.1: the Gemini API (our default base URL) always makes and bills audio: Standard
+#   $0.40/s, Fast $0.10/s at 720p (resellers quoting Google's Gemini API pricing page, May
+#   2026; Google's own page not read). On Vertex AI without audio Standard is $0.20/s:
+#   override there.
 # - Kling China list price: std ¥0.6/s, pro ¥0.8/s, at ¥7.1 per dollar.
 # - Seedance 1.0 pro on BytePlus: $2.5 per million output tokens (a reseller's figure),
 #   tokens = width × height × 24 fps / 1024 per second: 480p 9,608, 720p 21,600, 1080p 48,600.
 # - HappyHorse China list price: 1.1 ¥0.45 (480P) / ¥0.9 (720P); 1.0 ¥1.6 (1080P), at ¥7.1 per dollar.
 DEFAULT_PRICES: dict[str, float] = {
     "veo-3.1-fast-generate-preview": 0.10,
-    "veo-3.1-generate-preview": 0.20,
+    "veo-3.1-generate-preview": 0.40,
     "kling-v2-5-turbo:std": 0.085,
     "kling-v2-6:std": 0.085,
     "kling-v2-6:pro": 0.113,
