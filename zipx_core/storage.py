@@ -111,6 +111,7 @@ class ArtifactStore(Protocol):
     def scratch_dir(self) -> tempfile.TemporaryDirectory: ...
     def put_file(self, source: Path, kind: str, suffix: str) -> Artifact: ...
     def path(self, uri: str) -> Path: ...
+    def location(self, uri: str) -> str: ...
     def exists(self, uri: str) -> bool: ...
     def get_record(self, kind: str, name: str) -> dict | None: ...
     def put_record(self, kind: str, name: str, record: dict) -> None: ...
@@ -165,6 +166,10 @@ class LocalArtifactStore:
 
     def path(self, uri: str) -> Path:
         return self.root / uri_key(uri)
+
+    def location(self, uri: str) -> str:
+        """Where the artifact lives, as a URL anyone reading this store can follow."""
+        return self.path(uri).as_uri()
 
     def exists(self, uri: str) -> bool:
         return self.path(uri).is_file()
@@ -279,6 +284,10 @@ class S3ArtifactStore:
             if error.response["Error"].get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise self._fail("head", key, error) from None
+
+    def location(self, uri: str) -> str:
+        """Where the artifact lives (s3://bucket/key): not the path of this machine's cached copy."""
+        return f"s3://{self.bucket}/{self._object(uri_key(uri))}"
 
     def exists(self, uri: str) -> bool:
         return self._exists(uri_key(uri))

@@ -119,7 +119,9 @@ def test_a_draft_that_cannot_be_written_is_a_failure_not_an_error(exported, tmp_
     export, root, takes, audio, store = exported
     timeline = otio.adapters.read_from_file(str(store.path(export.otio_uri)))
     missing = tmp_path / "nowhere.mp4"
-    next(iter(timeline.find_clips())).media_reference.target_url = missing.as_uri()
+    reference = next(iter(timeline.find_clips())).media_reference
+    reference.target_url = missing.as_uri()
+    reference.metadata["zipx"]["uri"] = "zipx://clips/00/" + "0" * 64 + ".mp4"  # an artifact the store has not
     result = export_timeline(timeline, store)
     assert "capcut" in result.failures and "capcut" not in result.exports
     assert {"fcp_xml", "edl"} <= set(result.exports)
