@@ -45,6 +45,7 @@ from zipx_core.providers import (
     SubmissionUnknown,
     TaskFailed,
 )
+from zipx_core.records import Records
 from zipx_core.routing import DEFAULT_PRICES, Aspect, Quality, Route, all_on, frame_size, plan_route
 from zipx_core.storage import LocalArtifactStore
 
@@ -131,12 +132,12 @@ def _store_take(store, clip: Path, scratch: Path, take_fields: dict, digest: str
     thumb_artifact = store.put_file(thumb, "thumbnails", ".png")
     take = Take(**take_fields, request_hash=digest, clip_uri=clip_artifact.uri, clip_sha256=clip_artifact.sha256,
                 frames=info.frames, duration_s=round(info.frames / float(info.fps), 4), thumbnail_uri=thumb_artifact.uri)
-    store.put_record("takes", digest, take.model_dump(mode="json"))
+    Records(store).takes(digest).put(take.model_dump(mode="json"))
     return take
 
 
 def _cached(store, digest: str) -> Take | None:
-    record = store.get_record("takes", digest)
+    record = Records(store).takes(digest).get()
     if record:
         take = Take.model_validate(record)
         if store.exists(take.clip_uri):
@@ -212,7 +213,8 @@ class Budget:
             batch, self.pending = self.pending, []
             refused: dict[int, BudgetExceeded] = {}
             try:
-                await self.run_io(self.store.update_record, "spend", self.drama, lambda ledger: self._apply(batch, ledger, refused))
+                ledger = Records(self.store).spend(self.drama)
+                await self.run_io(ledger.update, lambda charges: self._apply(batch, charges, refused))
             except Exception as error:  # the store failed: every caller of this write hears it
                 refused = dict.fromkeys(range(len(batch)), error)
             for index, (*_, done) in enumerate(batch):
@@ -350,20 +352,30 @@ class Turnstile:
             waiter.set_result(None)
 
 
+def video_models(renderer: LocalRenderer | None = None, providers: dict[str, HostedProvider] | None = None) -> dict:
+    """Every video model by the name routes use, `local` among them (a clean renderer when none
+    is given): what zipx_core.studio.Studio.video_models returns, made from its two parts."""
+    return {"local": renderer or LocalRenderer(), **(providers or {})}
+
+
 class Generator:
-    def __init__(self, store, renderer: LocalRenderer, providers: dict[str, HostedProvider], settings: RenderSettings,
-                 generation: GenerationSettings, budget: Budget, sleep=asyncio.sleep, reference_url=None,
-                 workers: Workers | None = None):
-        self.store, self.renderer, self.providers = store, renderer, providers
+    """Takes for one run, on `models` (name -> video model, as Studio.video_models gives them):
+    a model that is `hosted` is submitted to, polled and fetched from under its limits and the
+    budget; one that is not (`local`) renders here, a few shots at a time."""
+
+    def __init__(self, store, models: dict, settings: RenderSettings, generation: GenerationSettings, budget: Budget,
+                 sleep=asyncio.sleep, reference_url=None, workers: Workers | None = None):
+        self.store, self.records, self.models = store, Records(store), models
         self.workers = workers or Workers()
         self.conformer = Conformer(self.workers, settings)
         self.turnstile = Turnstile()
         self.settings, self.generation, self.budget, self.sleep = settings, generation, budget, sleep
         self.reference_url = reference_url  # uri -> URL a provider can fetch (S3 presigned), or None
-        self.available = set(providers)
+        self.hosted = {name for name, model in models.items() if model.hosted}
+        self.available = set(self.hosted)  # less the ones found down during the run
         self.local_slots = asyncio.Semaphore(settings.workers)
-        self.slots = {name: asyncio.Semaphore(generation.concurrency.get(name, 4)) for name in providers}
-        self.rates = {name: RateLimiter(generation.submissions_per_minute.get(name)) for name in providers}
+        self.slots = {name: asyncio.Semaphore(generation.concurrency.get(name, 4)) for name in self.hosted}
+        self.rates = {name: RateLimiter(generation.submissions_per_minute.get(name)) for name in self.hosted}
         self.inflight: dict[str, asyncio.Task] = {}
         self.stopped: str | None = None
         self.stats = GenerationStats()
@@ -371,7 +383,7 @@ class Generator:
     def route(self, request: GenerationRequest, shot) -> Route:
         route = plan_route(shot, self.generation.quality, CAPABILITIES, self.available, self.generation.prices,
                            references=len(request.reference_frames))
-        if route.provider == "local" and self.providers:
+        if route.provider not in self.hosted and self.hosted:
             # hosted models are set up but none can take the shot now: fail it, never a stand-in render
             raise NoModelAvailable(f"no model can take {request.shot_id} now: {route.reason}")
         return route
@@ -395,15 +407,13 @@ class Generator:
             return earlier
         while attempt <= MAX_ATTEMPTS:
             route = self.route(request, shot)
-            if route.provider == "local":
-                self.turnstile.leave(rank)
-                async with self.local_slots:
-                    take = await asyncio.to_thread(render_take, request, self.renderer, self.store)
+            if route.provider not in self.hosted:  # rendered here: one attempt, never paid for
+                take = await self.take(request, route, 1, rank)
                 # the route is this run's (the dial may have changed since the take was made)
                 return take.model_copy(update={"intended_provider": route.intended, "estimated_cost_usd": route.estimated_cost_usd})
             try:
-                take = await self.hosted_take(reseeded(request, attempt), route, attempt, rank)
-                await self.workers.records(self.store.put_record, "shot_takes", made_key, {"request_hash": take.request_hash})
+                take = await self.take(reseeded(request, attempt), route, attempt, rank)
+                await self.workers.records(self.records.shot_takes(made_key).put, {"request_hash": take.request_hash})
                 return take
             except (ContentPolicyRejected, TaskFailed, DownloadRejected) as error:
                 rank, last_error = None, error  # a retry queues behind the shots waiting
@@ -418,11 +428,20 @@ class Generator:
         raise last_error
 
     def _made_before(self, made_key: str) -> Take | None:
-        made = self.store.get_record("shot_takes", made_key)
+        made = self.records.shot_takes(made_key).get()
         return made and _cached(self.store, made["request_hash"])
 
+    async def take(self, request: GenerationRequest, route: Route, attempt: int = 1, rank: int | None = None) -> Take:
+        """One take of the request on the route's model, made once: rendered here, or submitted and fetched."""
+        model = self.models[route.provider]
+        if model.hosted:
+            return await self.hosted_take(request, route, attempt, rank)
+        self.turnstile.leave(rank)  # a render waits for no provider's queue
+        async with self.local_slots:
+            return await asyncio.to_thread(render_take, request, model, self.store, attempt)
+
     async def hosted_take(self, request: GenerationRequest, route: Route, attempt: int, rank: int | None = None) -> Take:
-        provider = self.providers[route.provider]
+        provider = self.models[route.provider]
         digest = request_hash(provider.name, route.model, request, attempt, duration_s=route.duration_s, resolution=route.resolution)
         cached = await self.workers.records(_cached, self.store, digest)
         if cached:
@@ -449,7 +468,7 @@ class Generator:
             job = provider.prepare(await self.workers.records(self._job, request, route, digest))
             # read before the slot: one store round trip less between a slot freed and the next
             # submission (no other coroutine of this run makes this request: they share this one)
-            task = await self.workers.records(self.store.get_record, "tasks", digest)
+            task = await self.workers.records(self.records.tasks(digest).get)
             await self.turnstile.wait(rank)
         finally:
             self.turnstile.leave(rank)  # nothing awaited from here to the slot's queue: the order holds
@@ -474,7 +493,7 @@ class Generator:
     async def _submit_or_resume(self, provider: HostedProvider, job: Job, route: Route, estimate: float, digest: str,
                                 task: dict | None) -> str:
         """The task id of the job: an earlier run's (`task`, its record), or a new submission's (charged first)."""
-        shot_id, put_record = job.request.shot_id, self.store.put_record
+        shot_id, put_record = job.request.shot_id, self.records.tasks(digest).put
         if task and task.get("task_id"):
             self.stats.resumed[provider.name] += 1
             return task["task_id"]
@@ -490,18 +509,17 @@ class Generator:
             raise
         await self.rates[provider.name].wait()
         record = {"provider": provider.name, "model": route.model, "shot_id": shot_id, "state": "submitting"}
-        await self.workers.records(put_record, "tasks", digest, record)  # a crash from here on is never answered by sending again
+        await self.workers.records(put_record, record)  # a crash from here on is never answered by sending again
         try:
             task_id = await provider.submit(job)
         except SubmissionUnknown:
             raise
         except ProviderError:  # refused or never delivered: nothing made, nothing to pay
-            await self.workers.records(put_record, "tasks", digest, {**record, "state": "not_sent"})
+            await self.workers.records(put_record, {**record, "state": "not_sent"})
             await self.budget.refund(digest)
             raise
         # saved before the first poll: from here on a crash costs nothing
-        await self.workers.records(put_record, "tasks", digest, {**record, "state": "submitted", "task_id": task_id,
-                                                                  "submitted_at": time.time()})
+        await self.workers.records(put_record, {**record, "state": "submitted", "task_id": task_id, "submitted_at": time.time()})
         self.stats.submitted[provider.name] += 1
         return task_id
 
@@ -511,13 +529,15 @@ async def generate_episode(storyboard: Storyboard, bibles: Bibles | None, store,
                            providers: dict[str, HostedProvider] | None = None, on_progress: Progress | None = None,
                            sleep=asyncio.sleep, reference_url=None, keyframes: KeyframeSet | None = None,
                            references: ReferenceSet | None = None, native_dialogue: bool = False,
-                           requests: list[GenerationRequest] | None = None) -> tuple[ShotsManifest, GenerationStats]:
-    """`requests`: one per shot, as the shot plan holds them with their keyframes; None: built
-    here from the bibles, `keyframes`, `references` and `native_dialogue` (prompting.shot_requests)."""
+                           requests: list[GenerationRequest] | None = None,
+                           models: dict | None = None) -> tuple[ShotsManifest, GenerationStats]:
+    """`models`: the video models by name (Studio.video_models); None: made of `renderer` and
+    `providers`. `requests`: one per shot, as the shot plan holds them with their keyframes; None:
+    built here from the bibles, `keyframes`, `references` and `native_dialogue` (prompting.shot_requests)."""
     workers = Workers()
     budget = Budget(store, storyboard.drama, storyboard.episode, generation, workers.records)
-    generator = Generator(store, renderer or LocalRenderer(), providers or {}, settings, generation, budget, sleep, reference_url,
-                          workers)
+    generator = Generator(store, models or video_models(renderer, providers), settings, generation, budget, sleep,
+                          reference_url, workers)
     if requests is None:
         requests = shot_requests(storyboard, bibles, settings.width, settings.height, settings.fps, keyframes, references,
                                  native_dialogue)
@@ -553,51 +573,53 @@ def generate_shots(storyboard: Storyboard, bibles: Bibles | None, store, setting
                    generation: GenerationSettings = GenerationSettings(),
                    providers: dict[str, HostedProvider] | None = None, reference_url=None,
                    keyframes: KeyframeSet | None = None, references: ReferenceSet | None = None,
-                   native_dialogue: bool = False, requests: list[GenerationRequest] | None = None) -> ShotsManifest:
-    """The synchronous entry point (Dagster assets, the CLI); `requests` as generate_episode's."""
+                   native_dialogue: bool = False, requests: list[GenerationRequest] | None = None,
+                   models: dict | None = None) -> ShotsManifest:
+    """The synchronous entry point (Dagster assets, the CLI); `models` and `requests` as generate_episode's.
+    The models' clients are closed at the end (an HTTP client belongs to the event loop it ran in)."""
+    models = models or video_models(renderer, providers)
 
     async def run():
         try:
-            return (await generate_episode(storyboard, bibles, store, settings, generation, renderer, providers,
-                                           on_progress, reference_url=reference_url, keyframes=keyframes,
-                                           references=references, native_dialogue=native_dialogue, requests=requests))[0]
+            return (await generate_episode(storyboard, bibles, store, settings, generation, on_progress=on_progress,
+                                           reference_url=reference_url, keyframes=keyframes, references=references,
+                                           native_dialogue=native_dialogue, requests=requests, models=models))[0]
         finally:
-            for provider in (providers or {}).values():
-                await provider.aclose()
+            for model in models.values():
+                await model.aclose()
 
     return asyncio.run(run())
 
 
 def retake_function(storyboard: Storyboard, store, settings: RenderSettings, generation: GenerationSettings,
-                    renderer: LocalRenderer, make_providers: Callable[[], dict[str, HostedProvider]], reference_url=None):
+                    make_models: Callable[[], dict] | LocalRenderer,
+                    make_providers: Callable[[], dict[str, HostedProvider]] | None = None, reference_url=None):
     """For the quality gate: a round of retakes, all in flight at once, each routed like its
     shot's first take (hosted or local), recorded, resumable and charged like every other.
     One event loop and one generator per round, so provider limits and the budget's stop
-    hold across the round; clients are made per round (an httpx client belongs to its loop).
+    hold across the round; `make_models` (Studio.video_models) makes the models per round (an
+    httpx client belongs to its loop). Older callers pass a renderer and `make_providers` instead.
     Returns, for each (request, attempt), its Take or the RetakeFailed that replaced it."""
     shots = {shot.shot_id: shot for shot in storyboard.shots}
+    if not callable(make_models):  # the older form: (renderer, make_providers)
+        renderer, make_models = make_models, lambda: video_models(renderer, (make_providers or dict)())
 
     async def one(generator: Generator, request: GenerationRequest, attempt: int) -> Take | RetakeFailed:
         try:
-            route = generator.route(request, shots[request.shot_id])
-            if route.provider == "local":
-                async with generator.local_slots:
-                    return await asyncio.to_thread(render_take, request, renderer, store, attempt)
-            return await generator.hosted_take(request, route, attempt)
+            return await generator.take(request, generator.route(request, shots[request.shot_id]), attempt)
         except (ProviderError, BudgetExceeded, NoModelAvailable) as error:  # a failed attempt for the gate, not a crash
             return RetakeFailed(str(error), stops_submissions=isinstance(error, BudgetExceeded))
 
     async def round_of(jobs: list[tuple[GenerationRequest, int]]) -> list[Take | RetakeFailed]:
-        providers, workers = make_providers(), Workers()
+        models, workers = make_models(), Workers()
         try:
             budget = Budget(store, storyboard.drama, storyboard.episode, generation, workers.records)
-            generator = Generator(store, renderer, providers, settings, generation, budget, reference_url=reference_url,
-                                  workers=workers)
+            generator = Generator(store, models, settings, generation, budget, reference_url=reference_url, workers=workers)
             return list(await asyncio.gather(*(one(generator, request, attempt) for request, attempt in jobs)))
         finally:
             workers.close()
-            for provider in providers.values():
-                await provider.aclose()
+            for model in models.values():
+                await model.aclose()
 
     def retake(jobs: list[tuple[GenerationRequest, int]]) -> list[Take | RetakeFailed]:
         return asyncio.run(round_of(jobs)) if jobs else []
@@ -609,7 +631,7 @@ def ledger_by_stage(store, drama: str, episode: str) -> dict[str, float]:
     """What the drama's ledger holds for this episode by stage (keyframe, video), and the
     drama's own stills (sheet, plate) that every episode shares."""
     by_stage: Counter = Counter()
-    for charge in ((store.get_record("spend", drama) or {}).get("charges") or {}).values():
+    for charge in ((Records(store).spend(drama).get() or {}).get("charges") or {}).values():
         if charge.get("episode") in (episode, None):
             by_stage[charge.get("stage", "video")] += charge["usd"]
     return {stage: round(usd, 4) for stage, usd in sorted(by_stage.items())}

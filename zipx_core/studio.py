@@ -51,12 +51,17 @@ def zipx_home() -> Path:
 
 
 class VideoModel(Protocol):
-    """What every video model is to the router, `local` included: a name routes are made
-    of, and a price for the work it is given."""
+    """What every video model is to the router and the engine (zipx_core.generation), `local`
+    included: a name routes are made of, a price for the work it is given, whether it is
+    `hosted` (submitted to, polled and fetched from: providers.base.VideoProvider) or renders
+    in process (`local`: providers.local.LocalRenderer), and a client to close after a run."""
 
     name: str
+    hosted: bool
 
     def estimate_cost(self, work) -> float: ...
+
+    async def aclose(self) -> None: ...
 
 
 def _key_description(field: str) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from zipx_dagster.assets import drama, episode, quality
+from zipx_dagster.assets import decisions, drama, episode, quality
 from zipx_dagster.jobs import drama_job, episode_job, executor_from_env
 from zipx_dagster.schedules import nightly_backfill, nightly_drama_backfill
 from zipx_dagster.sensors import failure_cluster, script_drop
@@ -40,7 +40,8 @@ def build_definitions(home: Path, render: RenderConfig | None = None, artifacts:
     and the manifests (on the artifact store: ZIPX_HOME/manifests locally, S3 otherwise).
     The executor is ZIPX_EXECUTOR's (zipx_dagster.jobs)."""
     return dg.Definitions(
-        assets=_with_code_references(dg.load_assets_from_modules([drama, episode, quality])),
+        # the decisions are external: people and sensors write them, no run materializes them
+        assets=[*_with_code_references(dg.load_assets_from_modules([drama, episode, quality])), *decisions.SPECS],
         jobs=[drama_job, episode_job],
         executor=executor_from_env(),
         sensors=[script_drop, failure_cluster],

@@ -5,6 +5,7 @@ import base64
 import dagster as dg
 
 from zipx_core.generation import ledger_by_stage
+from zipx_core.records import Records
 
 
 def table(columns: dict[str, str], rows: list[list[object]], limit: int = 500,
@@ -56,7 +57,7 @@ def cost_rollup(store, drama: str, episode: str, budget_episode_usd: float | Non
     """The episode's ledger by stage, the episode's and the drama's spend, and what each
     budget leaves. The drama's ledger is zipx_core.generation.Budget's record: a charge per
     request, with its episode (None: the drama's stills, which no episode budget pays)."""
-    charges = ((store.get_record("spend", drama) or {}).get("charges") or {}).values()
+    charges = ((Records(store).spend(drama).get() or {}).get("charges") or {}).values()
     spent = {"episode": round(sum((c["usd"] for c in charges if c.get("episode") == episode), 0.0), 4),
              "drama": round(sum((c["usd"] for c in charges), 0.0), 4)}
     budgets = {"episode": budget_episode_usd, "drama": budget_drama_usd}

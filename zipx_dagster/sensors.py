@@ -26,6 +26,8 @@ from zipx_core.qa.gate import GateReport
 from zipx_core.qa.review import load_decisions
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.script.drama import SCRIPT_SUFFIXES
+from zipx_core.studio import Studio
+from zipx_dagster import resources
 from zipx_dagster.jobs import drama_job, episode_job
 from zipx_dagster.partitions import drama_episode_key, drama_episode_partitions, drama_partitions, episode_partitions
 from zipx_dagster.resources import ArtifactStore, ScriptInbox
@@ -74,7 +76,7 @@ def _episode_runs(drama: str, episodes: list[str], digest: str) -> list[dg.RunRe
            description="Registers scripts dropped into the inbox and requests their runs.")
 def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox, artifacts: ArtifactStore) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor else {"seen": {}, "waiting": {}}
-    runs, partitions, problems, manifests = [], [], [], ManifestReader(artifacts.store())
+    runs, partitions, problems, manifests = [], [], [], resources.studio(artifacts).manifests
     for path in _scripts(Path(inbox.root)):
         digest = _digest(path)
         if state["seen"].get(path.name) == digest:
@@ -127,15 +129,15 @@ def failure_cluster(context: dg.SensorEvaluationContext, artifacts: ArtifactStor
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("approved_frames"), after_storage_id=after), limit=100, ascending=True
     ).records
-    store, runs = artifacts.store(), []
+    studio, runs = resources.studio(artifacts), []
     latest = {record.partition_key: record for record in records}  # the manifest holds the latest report only
     for partition, record in latest.items():
         key = drama_episode_partitions.get_partition_key_from_str(partition)
         drama, episode = key.keys_by_dimension["drama"], key.keys_by_dimension["episode"]
-        report = _gate_report(context, store, drama, episode)
+        report = _gate_report(context, studio.manifests, drama, episode)
         if report is None:
             continue
-        scenes = _scenes_to_replan(context, store, report)
+        scenes = _scenes_to_replan(context, studio, report)
         if scenes:
             runs.append(dg.RunRequest(job_name="episode_job", partition_key=key, run_key=f"replan:{record.storage_id}",
                                       run_config=_replan_config(scenes, report.policy),
@@ -144,19 +146,19 @@ def failure_cluster(context: dg.SensorEvaluationContext, artifacts: ArtifactStor
     return dg.SensorResult(run_requests=runs, cursor=str(after))
 
 
-def _gate_report(context, store, drama: str, episode: str) -> GateReport | None:
+def _gate_report(context, manifests: ManifestReader, drama: str, episode: str) -> GateReport | None:
     try:
-        return ManifestReader(store).load("approved_frames", drama, episode)
+        return manifests.load("approved_frames", drama, episode)
     except ManifestError as error:  # unreadable or gone: nothing to re-plan from; said once, the cursor moves on
         context.log.warning(f"{drama} {episode}: no gate report to read ({error})")
         return None
 
 
-def _scenes_to_replan(context, store, report: GateReport) -> list[int]:
+def _scenes_to_replan(context, studio: Studio, report: GateReport) -> list[int]:
     """The report's failure clusters, less scenes re-planned max_replans times or with a person's decisions."""
     clustered = report.failure_clusters()
-    done = store.get_record("replans", f"{report.drama}__{report.episode}") or {}
-    reviewed = _reviewed_scenes(store, report) if clustered else set()
+    done = studio.records.replans(report.drama, report.episode).get() or {}
+    reviewed = _reviewed_scenes(studio.store, report) if clustered else set()
     scenes = [s for s in clustered if done.get(str(s), 0) < report.policy.max_replans and s not in reviewed]
     if left := sorted(set(clustered) - set(scenes)):
         context.log.info(f"{report.drama} {report.episode}: scenes {left} left to review: re-planned "

@@ -12,7 +12,11 @@ import time
 
 import pytest
 
-from zipx_core.generation import Budget, BudgetExceeded, GenerationSettings, RenderSettings, cost_summary, generate_episode
+from zipx_core.generation import (Budget, BudgetExceeded, GenerationSettings, RenderSettings, cost_summary, generate_episode,
+                                  generate_shots, request_hash)
+from zipx_core.prompting import shot_requests
+from zipx_core.providers.local import FailureModes
+from zipx_core.studio import GenerationConfig, Studio, StudioConfig
 from zipx_core.storage import LocalArtifactStore
 from zipx_core.storyboard import plan_episode
 from tests.conftest import REPO
@@ -308,3 +312,26 @@ def test_clips_conformed_together_are_the_bytes_of_clips_conformed_alone_and_a_b
         conform_clip(clip.source, tmp_path / "alone.mp4", clip.seconds, 128, 72, 24, threads=1)
         assert (tmp_path / "alone.mp4").read_bytes() == clip.out.read_bytes()
         assert probe(clip.out).frames == round(clip.seconds * 24) and probe(clip.out).width == 128
+
+
+def test_the_engine_takes_the_studios_video_models_and_local_is_one_of_them(board, sample_bibles, tmp_path):
+    """One mapping of video models (Studio.video_models): hosted ones are submitted to, `local`
+    (not hosted) renders in process, with the studio's failure modes and the hashes it always had."""
+    shots = board.model_copy(update={"shots": board.shots[:3]})
+    offline = Studio(StudioConfig.at(tmp_path / "offline", failures=FailureModes(blur=1.0)))
+    models = offline.video_models()
+    assert {name: model.hosted for name, model in models.items()} == {"local": False}
+    made = generate_shots(shots, sample_bibles, offline.store, TINY, models=models)
+    renderer, requests = models["local"], shot_requests(shots, sample_bibles, TINY.width, TINY.height, TINY.fps)
+    assert [t.request_hash for t in made.takes] == [request_hash("local", renderer.model, r) for r in requests]
+    assert {t.injected_failure for t in made.takes} == {"blur"}
+    with FakeProviders(job_seconds=0.1) as fake:
+        generation = GenerationConfig(ark_api_key=KEYS["seedance"], base_urls={"seedance": fake.url},
+                                      download_hosts={"seedance": ["127.0.0.1"]}, allow_private_hosts=True)
+        hosted = Studio(StudioConfig.at(tmp_path / "hosted", generation=generation))
+        models = hosted.video_models()
+        models["seedance"].retry = FAST  # the fake server's jobs finish at once: poll them so
+        assert {name: model.hosted for name, model in models.items()} == {"local": False, "seedance": True}
+        made = generate_shots(shots, sample_bibles, hosted.store, TINY, generation=hosted.generation_settings(), models=models)
+        assert {t.provider for t in made.takes} == {"seedance"} and len(fake.submissions) == 3
+        assert hosted.records.tasks.names() == sorted(t.request_hash for t in made.takes)

@@ -13,6 +13,7 @@ from tests.conftest import REPO
 
 PER_DRAMA = {"drama_script", "character_bible", "scene_bible", "reference_frames"}
 PER_EPISODE = {"storyboard", "episode_audio", "shot_plan", "keyframes", "shots", "approved_frames", "episode"}
+DECISIONS = {"replans", "review_decisions"}  # external: people and sensors write them, no run materializes them
 
 
 def test_definitions_validate_with_the_dagster_cli(tmp_path):
@@ -30,9 +31,12 @@ def test_asset_graph_shape(tmp_path):
     defs = build_definitions(tmp_path)
     graph = defs.resolve_asset_graph()
     specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
-    assert set(specs) == PER_DRAMA | PER_EPISODE
+    assert set(specs) == PER_DRAMA | PER_EPISODE | DECISIONS
     for name, spec in specs.items():
         assert spec.description and spec.group_name and spec.owners == ["team:zipx"] and spec.kinds, name
+        assert graph.get(spec.key).is_executable == (name not in DECISIONS), name
+        if name in DECISIONS:
+            continue
         references = spec.metadata["dagster/code_references"].code_references
         assert references and references[0].file_path.endswith(".py"), name
         expected = drama_partitions if name in PER_DRAMA else drama_episode_partitions
@@ -42,15 +46,17 @@ def test_asset_graph_shape(tmp_path):
         "drama_script": set(),
         "character_bible": {"drama_script"},
         "scene_bible": {"drama_script"},
-        "storyboard": {"drama_script", "character_bible", "scene_bible"},
+        "storyboard": {"drama_script", "character_bible", "scene_bible", "replans"},  # re-plans: an explicit input
         "reference_frames": {"drama_script", "character_bible", "scene_bible"},
         "episode_audio": {"storyboard", "character_bible"},
         # the timed shot plan is built once and read by keyframes, shots, the gate and the episode
         "shot_plan": {"storyboard", "episode_audio", "character_bible", "scene_bible", "reference_frames"},
         "keyframes": {"shot_plan", "character_bible", "scene_bible", "reference_frames"},
         "shots": {"shot_plan", "episode_audio", "keyframes"},
-        "approved_frames": {"shot_plan", "shots", "keyframes", "character_bible", "scene_bible", "reference_frames"},
+        "approved_frames": {"shot_plan", "shots", "keyframes", "character_bible", "scene_bible", "reference_frames",
+                            "review_decisions"},  # a person's decisions: an explicit input
         "episode": {"shot_plan", "approved_frames", "episode_audio"},
+        "replans": set(), "review_decisions": set(),
     }
     assert {job.name for job in defs.jobs} == {"drama_job", "episode_job"}
 
@@ -86,8 +92,8 @@ def test_an_unknown_executor_is_refused_naming_the_choices(tmp_path, monkeypatch
 def test_the_qa_step_alone_goes_to_the_gpu_queue(tmp_path):
     """dagster-celery routes a step by its `dagster-celery/queue` tag: the GPU workers' queue."""
     defs = build_definitions(tmp_path)
-    queues = {spec.key.to_user_string(): defs.resolve_assets_def(spec.key).op.tags.get("dagster-celery/queue")
-              for spec in defs.resolve_all_asset_specs()}
+    steps = [defs.resolve_assets_def(spec.key) for spec in defs.resolve_all_asset_specs()]
+    queues = {step.key.to_user_string(): step.op.tags.get("dagster-celery/queue") for step in steps if step.is_executable}
     assert {asset: queue for asset, queue in queues.items() if queue} == {"approved_frames": "gpu"}
 
 
@@ -115,11 +121,12 @@ def _tags(tags) -> dict:
 def _assets(defs: dg.Definitions) -> dict:
     graph, found = defs.resolve_asset_graph(), {}
     for spec in defs.resolve_all_asset_specs():
-        node, op = graph.get(spec.key), defs.resolve_assets_def(spec.key).op
+        node, assets = graph.get(spec.key), defs.resolve_assets_def(spec.key)
+        op = assets.op if assets.is_executable else None  # an external asset has no op
         found[spec.key.to_user_string()] = {
             "group": spec.group_name, "partitions": _partitions(spec.partitions_def), "description": spec.description,
             "deps": sorted(k.to_user_string() for k in node.parent_keys), "kinds": sorted(spec.kinds),
-            "owners": spec.owners, "tags": _tags(spec.tags), "op_tags": _tags(op.tags), "pool": op.pool,
+            "owners": spec.owners, "tags": _tags(spec.tags), "op_tags": _tags(op.tags) if op else {}, "pool": op.pool if op else None,
             "code_version": spec.code_version, "automation": str(spec.automation_condition) if spec.automation_condition else None,
             "checks": {c.name: {"blocking": c.blocking, "description": c.description}
                        for c in sorted(defs.resolve_assets_def(spec.key).check_specs, key=lambda c: c.name)},

@@ -24,6 +24,15 @@ def outcomes(home):
     return {o["shot_id"]: o for o in report["outcomes"]}
 
 
+def materialized(result, asset: str) -> dg.AssetMaterialization:
+    """The run's materialization of `asset` (a step also reports the decisions it wrote)."""
+    return next(m for m in result.asset_materializations_for_node(asset_node(asset)) if m.asset_key == dg.AssetKey(asset))
+
+
+def asset_node(asset: str) -> str:
+    return {"replans": "storyboard", "review_decisions": "approved_frames"}.get(asset, asset)
+
+
 def latest_check(instance, name):
     return instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(dg.AssetKey("approved_frames"), name), limit=1)[0]
@@ -73,7 +82,10 @@ def test_review_list_approve_and_regenerate(tmp_path, capsys):
         assert (after[waiting[1]]["review_decision"], after[waiting[1]]["reviewer"], after[waiting[1]]["review_note"]) == (
             "regenerate", "Ana", "no dropped frames")
         # and in the asset's metadata: a table with the reviewer's call per shot
-        verdicts = result.asset_materializations_for_node("approved_frames")[0].metadata["verdicts"]
+        verdicts = materialized(result, "approved_frames").metadata["verdicts"]
+        # the launchpad's decisions are an input the step reports: the gate's lineage shows them
+        decided = materialized(result, "review_decisions")
+        assert decided.partition == str(key) and decided.metadata["regenerate"].value == {waiting[1]: "no dropped frames"}
         assert isinstance(verdicts, dg.TableMetadataValue)
         rows = {r.data["shot"]: r.data for r in verdicts.records}
         assert (rows[waiting[1]]["decision"], rows[waiting[1]]["reviewer"], rows[waiting[1]]["note"]) == (
@@ -168,7 +180,8 @@ def test_a_replan_keeps_the_decisions_and_a_decided_scene_is_not_replanned(tmp_p
 
         renamed = load_renames(store, "lab", "ep01")
         assert set(first_ids) <= set(renamed)
-        table = replanned.asset_materializations_for_node("storyboard")[0].metadata["renamed_shots"]
+        table = materialized(replanned, "storyboard").metadata["renamed_shots"]
+        assert materialized(replanned, "replans").metadata["replanned"].value == [1]  # the re-plan: an input, reported
         assert {r.data["earlier id"] for r in table.records} == set(renamed)
         now = outcomes(tmp_path)
         for new_id in renamed[first_ids[1]]:  # the regeneration followed, with its note
@@ -176,7 +189,7 @@ def test_a_replan_keeps_the_decisions_and_a_decided_scene_is_not_replanned(tmp_p
                 "regenerate", "Ben", "keep her coat white")
             assert f"given on {first_ids[1]}" in now[new_id]["reason"]
         assert not any(now[i]["review_decision"] for i in renamed[first_ids[0]])  # nothing approved unseen
-        gate = replanned.asset_materializations_for_node("approved_frames")[0].metadata
+        gate = materialized(replanned, "approved_frames").metadata
         assert gate["superseded_decisions"].value == [f"approve {first_ids[0]} by Ana"]
         assert set(load_decisions(store, "lab", "ep01")) == set(renamed[first_ids[1]])
 

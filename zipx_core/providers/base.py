@@ -17,6 +17,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -160,9 +161,11 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class VideoProvider:
-    """The interface the engine uses for a hosted model. `local` renders in process
-    (providers/local.py) and the engine calls it directly."""
+    """The interface the engine uses for a hosted model: `hosted`, so it is submitted to,
+    polled and fetched from. `local` (providers/local.py) is a video model too, priced and
+    routed alike, but not hosted: the engine renders its takes in process."""
 
+    hosted: ClassVar[bool] = True
     name: str
     capabilities: Capabilities
 

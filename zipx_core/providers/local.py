@@ -14,6 +14,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from PIL import Image, ImageDraw, ImageFilter
 from pydantic import BaseModel, Field
@@ -106,6 +107,10 @@ class RenderResult:
 
 @dataclass
 class LocalRenderer:
+    """`local` among the video models (zipx_core.studio.VideoModel): priced and routed like the
+    hosted ones, but not `hosted`: the engine renders its takes here, in process, for nothing."""
+
+    hosted: ClassVar[bool] = False
     name: str = "local"
     failures: FailureModes = field(default_factory=FailureModes)
 
@@ -118,6 +123,9 @@ class LocalRenderer:
 
     def estimate_cost(self, request: GenerationRequest) -> float:
         return 0.0
+
+    async def aclose(self) -> None:
+        """Nothing to close (a hosted model closes its HTTP client here)."""
 
     def frame_count(self, request: GenerationRequest) -> int:
         return max(1, round(request.duration_s * request.fps))

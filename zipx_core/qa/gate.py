@@ -29,11 +29,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from zipx_core.generation import GenerationSettings, RenderSettings, RetakeFailed, retake_function
+from zipx_core.generation import GenerationSettings, RenderSettings, RetakeFailed, retake_function, video_models
 from zipx_core.media import probe
 from zipx_core.media.ffmpeg import with_sound
 from zipx_core.models import Bibles, GenerationRequest, KeyframeSet, ReferenceSet, ShotsManifest, Storyboard, Take
-from zipx_core.naming import slug
 from zipx_core.policy import QualityPolicy
 from zipx_core.prompting import shot_requests
 from zipx_core.providers import LocalRenderer
@@ -41,6 +40,7 @@ from zipx_core.qa.checks import Thresholds
 from zipx_core.qa.embeddings import Embedder
 from zipx_core.qa.judge import Judge, Verdict, hosted_setup, setup_key, setup_stills
 from zipx_core.qa.review import ReviewDecision
+from zipx_core.records import Records
 
 __all__ = ["Gate", "GateConfig", "GateReport", "ShotOutcome", "SceneFailure", "Verdict", "correction_request",
            "setup_key", "setup_stills"]
@@ -57,7 +57,7 @@ class GateConfig(QualityPolicy):
     @classmethod
     def recorded(cls, store, embedder_name: str, policy: QualityPolicy | None = None) -> GateConfig:
         """`policy` (the default one when None) with the thresholds `zipx calibrate` recorded for this embedder, if any."""
-        calibrated = store.get_record("thresholds", slug(embedder_name))
+        calibrated = Records(store).thresholds(embedder_name).get()
         thresholds = Thresholds(**calibrated) if calibrated else Thresholds()
         return cls(**(policy or QualityPolicy()).model_dump(), thresholds=thresholds)
 
@@ -235,7 +235,8 @@ class Gate:
     def _run(self, storyboard: Storyboard, shots: ShotsManifest, on_progress, decisions: dict,
              requests: list[GenerationRequest] | None) -> GateReport:
         started = time.monotonic()
-        retake = self.retake or retake_function(storyboard, self.store, self.settings, GenerationSettings(), self.renderer, dict)
+        retake = self.retake or retake_function(storyboard, self.store, self.settings, GenerationSettings(),
+                                                lambda: video_models(self.renderer))
         takes = {t.shot_id: t for t in shots.takes}
         if requests is None:
             requests = shot_requests(storyboard, self.bibles, self.settings.width, self.settings.height, self.settings.fps,

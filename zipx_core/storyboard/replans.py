@@ -6,28 +6,27 @@ A re-planned shot gets a new id on purpose: the id seeds its generation, so a ne
 is a new request, and a take of the old plan can never stand in for a shot of the new.
 The mapping is how people's references survive that."""
 
-
-def _record(drama: str, episode: str) -> str:
-    return f"{drama}__{episode}"
+from zipx_core.records import Records
 
 
 def record_replans(store, drama: str, episode: str, scenes: list[int]) -> dict[int, int]:
-    record = store.get_record("replans", _record(drama, episode)) or {}
+    replans = Records(store).replans(drama, episode)
+    record = replans.get() or {}
     for scene in scenes:
         record[str(scene)] = record.get(str(scene), 0) + 1
     if scenes:
-        store.put_record("replans", _record(drama, episode), record)
+        replans.put(record)
     return {int(scene): count for scene, count in record.items()}
 
 
 def record_renames(store, drama: str, episode: str, renamed: dict[str, list[str]]) -> None:
     """Every earlier id of a re-planned shot -> its ids now (the planner's replan_renames)."""
     if renamed != load_renames(store, drama, episode):
-        store.put_record("renamed_shots", _record(drama, episode), renamed)
+        Records(store).renamed_shots(drama, episode).put(renamed)
 
 
 def load_renames(store, drama: str, episode: str) -> dict[str, list[str]]:
-    return store.get_record("renamed_shots", _record(drama, episode)) or {}
+    return Records(store).renamed_shots(drama, episode).get() or {}
 
 
 def current_ids(store, drama: str, episode: str, shot_id: str) -> list[str]:

@@ -14,6 +14,7 @@ from zipx_core.generation import Budget, BudgetExceeded
 from zipx_core.providers import ProviderError
 from zipx_core.providers.llm import LLMConfigError
 from zipx_dagster.room.links import room_link
+from zipx_dagster import resources
 from zipx_dagster.resources import ArtifactStore, Generation, LLMReader, ScriptInbox
 
 OWNERS = ["team:zipx"]
@@ -58,10 +59,11 @@ def _bibles(context: dg.AssetExecutionContext, config: CastSheetConfig, script: 
             llm: LLMReader, generation: Generation) -> Bibles:
     """The drama's bibles (rules, the LLM reader when set up), the launchpad's cast sheet
     and approvals imported first."""
-    store, drama = artifacts.store(), context.partition_key
+    studio, drama = resources.studio(artifacts, generation, llm=llm), context.partition_key
+    store = studio.store
     try:
-        client = llm.client()
-        reader = llm_reader(client, store, Budget(store, drama, "bibles", generation.settings())) if client else None
+        client = studio.llm_client()
+        reader = llm_reader(client, store, Budget(store, drama, "bibles", studio.generation_settings())) if client else None
         return build_bibles(script, drama, store, reader=reader, sheet_yaml=config.cast_sheet_yaml,
                             approve=config.approve, origin="run config cast_sheet_yaml")
     except CastSheetError as error:

@@ -30,9 +30,12 @@ from zipx_core.storyboard import plan_episode
 from zipx_core.storyboard.planner import episode_renames
 from zipx_core.storyboard.replans import record_renames, record_replans
 from zipx_core.storyboard.shot_plan import plan_shots
+from zipx_core.storage import presigner
 from zipx_dagster.metadata import cost_rollup, markdown_table, png_markdown, table
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions
 from zipx_dagster.room.links import room_link
+from zipx_dagster import resources
+from zipx_dagster.assets import decisions
 from zipx_dagster.resources import ArtifactStore, Generation, LocalFailures, RenderConfig, ScriptInbox, TextToSpeech
 
 OWNERS = ["team:zipx"]
@@ -46,6 +49,7 @@ class StoryboardConfig(dg.Config):
 @dg.asset(
     partitions_def=drama_episode_partitions,
     ins=PER_DRAMA,
+    deps=[decisions.replans],  # re-plans are an input: every later plan keeps them
     output_required=False,
     group_name="episodes",
     kinds={"python", "pydantic"},
@@ -59,8 +63,10 @@ def storyboard(
     scene_bible: SceneBibles, artifacts: ArtifactStore,
 ):
     drama, episode = drama_and_episode(context)
-    store, bibles = artifacts.store(), Bibles.of(character_bible, scene_bible)
+    store, bibles = resources.studio(artifacts).store, Bibles.of(character_bible, scene_bible)
     replans = record_replans(store, drama, episode, config.replan)
+    if config.replan:
+        decisions.reported(context, decisions.replans, {"replanned": config.replan, "times": replans})
     board = plan_episode(drama_script, episode, bibles, drama, replans=replans)
     if board is None:
         context.log.info(f"{drama} has no episode {episode}: nothing to plan")
@@ -107,9 +113,10 @@ def episode_audio(
     context: dg.AssetExecutionContext, storyboard: Storyboard, character_bible: CharacterBibles,
     artifacts: ArtifactStore, render: RenderConfig, speech: TextToSpeech, generation: Generation,
 ):
-    engine = speech.speech_engine()
-    audio = voice_episode(storyboard, Bibles.of(character_bible), artifacts.store(), fps=render.fps, engine=engine,
-                          generation=generation.settings())
+    studio = resources.studio(artifacts, generation, speech)
+    engine = studio.speech_engine()
+    audio = voice_episode(storyboard, Bibles.of(character_bible), studio.store, fps=render.fps, engine=engine,
+                          generation=studio.generation_settings())
     paid = {line.speech_uri: line.cost_usd for line in audio.lines}
     yield dg.Output(
         audio,
@@ -199,23 +206,24 @@ def shots(
     generation: Generation,
 ):
     drama, episode = drama_and_episode(context)
-    store, frame = artifacts.store(), render.settings(generation)
-    presigned_url = getattr(store, "presigned_url", None)  # S3 only: hosted models fetch references and clips by URL
+    studio, frame = resources.studio(artifacts, generation, failures=failures), render.settings(generation)
+    store = studio.store
+    presigned_url = presigner(store)  # S3 only: hosted models fetch references and clips by URL
     if generation.lip_sync and (problem := cannot_lip_sync(
             frame.width, frame.height, bool(generation.kling_access_key and generation.kling_secret_key), bool(presigned_url))):
         raise dg.Failure(description=f"{drama} {episode}: {problem}")  # before anything is paid for
-    providers = generation.providers()
+    models = studio.video_models()
+    hosted = sorted(name for name, model in models.items() if model.hosted)
     context.log.info(f"{drama} {episode}: quality {generation.quality.value}; hosted models with keys: "
-                     f"{', '.join(sorted(providers)) or 'none (every shot renders on local, routes still costed)'}")
+                     f"{', '.join(hosted) or 'none (every shot renders on local, routes still costed)'}")
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 5 == 0:
             context.log.info(f"{drama} {episode}: shot {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
-    timed, settings = shot_plan.storyboard(), generation.settings()
-    manifest = generate_shots(timed, None, store, frame, renderer=failures.renderer(), on_progress=progress,
-                              generation=settings, providers=providers, reference_url=presigned_url,
-                              requests=with_keyframes(shot_plan.requests, keyframes))
+    timed, settings = shot_plan.storyboard(), studio.generation_settings()
+    manifest = generate_shots(timed, None, store, frame, on_progress=progress, generation=settings, models=models,
+                              reference_url=presigned_url, requests=with_keyframes(shot_plan.requests, keyframes))
     if manifest.failed:
         # everything made is in the store (takes, task ids, charges): a re-run pays for none of it again
         raise dg.Failure(
@@ -293,7 +301,7 @@ def episode(
     inbox: ScriptInbox,
     generation: Generation,
 ):
-    store = artifacts.store()
+    store = resources.studio(artifacts).store
     timed = shot_plan.storyboard()
     pool = approved_frames.pool()  # approved takes, and the best take of each shot awaiting review
     drama, episode = drama_and_episode(context)

@@ -13,13 +13,17 @@ from zipx_core.models import (Bibles, CharacterBibles, KeyframeSet, ReferenceSet
 from zipx_core.prompting import with_keyframes
 from zipx_core.qa.gate import Gate, GateConfig, GateReport
 from zipx_core.qa.references import approve_still, references_for_drama
+from zipx_core.records import Records
 from zipx_core.stills import StillFailed
+from zipx_core.storage import presigner
 from zipx_core.qa.review import record_decisions, superseded_decisions
 from zipx_core.storyboard.replans import current_ids
 from zipx_dagster.gpu import QA_POOL, qa_op_tags
 from zipx_dagster.metadata import markdown_table, png_markdown, verdicts_table
 from zipx_dagster.room.links import room_link
 from zipx_dagster.partitions import by_drama, drama_and_episode, drama_episode_partitions, drama_partitions
+from zipx_dagster import resources
+from zipx_dagster.assets import decisions
 from zipx_dagster.resources import ArtifactStore, ClipModel, Generation, LocalFailures, RenderConfig
 
 OWNERS = ["team:zipx"]
@@ -47,9 +51,10 @@ def reference_frames(
     context: dg.AssetExecutionContext, config: ReferenceConfig, drama_script: Script, character_bible: CharacterBibles,
     scene_bible: SceneBibles, artifacts: ArtifactStore, render: RenderConfig, generation: Generation,
 ) -> dg.Output[ReferenceSet]:
-    store, drama = artifacts.store(), character_bible.drama
-    _launchpad_approvals(store, drama, config.approve)
-    stills = generation.still_source(store, drama)
+    studio, drama = resources.studio(artifacts, generation), character_bible.drama
+    store = studio.store
+    _launchpad_approvals(studio.records, drama, config.approve)
+    stills = studio.still_source(drama)
     auto = config.auto_approve if config.auto_approve is not None else (generation.auto_approve_stills or None)
     context.log.info(f"{drama}: stills from {stills.name}")
     try:
@@ -61,15 +66,15 @@ def reference_frames(
     return dg.Output(references, metadata=_references_metadata(store, references, config.relock))
 
 
-def _launchpad_approvals(store, drama: str, approve: dict[str, int]) -> None:
+def _launchpad_approvals(records: Records, drama: str, approve: dict[str, int]) -> None:
     if not approve:
         return
-    slots = {s.slot: s for s in ReferenceSet.model_validate(store.get_record("references", drama) or {"drama": drama}).slots}
+    slots = {s.slot: s for s in ReferenceSet.model_validate(records.references(drama).get() or {"drama": drama}).slots}
     for slot, number in approve.items():
         if slot not in slots or not 1 <= number <= len(slots[slot].candidates):
             raise dg.Failure(description=f"ReferenceConfig.approve: {drama} has no slot {slot!r} with a candidate {number} "
                              "(see `zipx stills list`)")
-        approve_still(store, drama, slot, slots[slot].candidates[number - 1], "launchpad")
+        approve_still(records.store, drama, slot, slots[slot].candidates[number - 1], "launchpad")
 
 
 def _references_metadata(store, references: ReferenceSet, relocked: bool) -> dict:
@@ -122,9 +127,9 @@ def keyframes(
     if reference_frames.awaiting_approval:
         raise dg.Failure(description=f"{drama}: {len(reference_frames.awaiting_approval)} reference stills await a person: "
                          f"`zipx stills list {drama}`, then `zipx stills approve {drama} SLOT N` and materialize reference_frames")
-    store, bibles = artifacts.store(), Bibles.of(character_bible, scene_bible)
-    embedder, _ = clip.load()
-    stills = generation.still_source(store, drama)
+    studio, bibles = resources.studio(artifacts, generation, clip=clip), Bibles.of(character_bible, scene_bible)
+    store, (embedder, _) = studio.store, studio.embedder()
+    stills = studio.still_source(drama)
     maker = KeyframeMaker(bibles, reference_frames, store, stills, embedder, GateConfig.recorded(store, embedder.name).thresholds,
                           max_attempts=shot_plan.policy.max_attempts, setup=None if stills.hosted else offline_setup())
     made = maker.run(shot_plan.storyboard(), shot_plan.requests)
@@ -182,6 +187,7 @@ CHECKS = _checks()
         "shot_plan": dg.AssetIn(), "shots": dg.AssetIn(), "keyframes": dg.AssetIn(),
         **{name: dg.AssetIn(partition_mapping=by_drama) for name in ("character_bible", "scene_bible", "reference_frames")},
     },
+    deps=[decisions.review_decisions],  # a person's decisions are an input: the gate follows them
     output_required=False,
     check_specs=CHECKS,
     group_name="episodes",
@@ -202,24 +208,28 @@ def approved_frames(
     artifacts: ArtifactStore, render: RenderConfig, failures: LocalFailures, clip: ClipModel, generation: Generation,
 ):
     drama, episode = drama_and_episode(context)
-    store, renderer = artifacts.store(), failures.renderer()
-    timed = shot_plan.storyboard()
+    studio, timed = resources.studio(artifacts, generation, clip=clip, failures=failures), shot_plan.storyboard()
+    store = studio.store
     if wrong := _not_planned(store, timed, [*config.approve, *config.regenerate]):
         raise dg.Failure(description=f"ReviewConfig: {wrong}; decide on the shots as they are planned now")
-    embedder, note = clip.load()
+    embedder, note = studio.embedder()
     context.log.info(f"continuity embedder: {embedder.name} ({note})")
-    retake = retake_function(timed, store, render.settings(generation), generation.settings(),
-                             renderer, generation.providers, reference_url=getattr(store, "presigned_url", None))
+    # each round of retakes on new clients of every video model, `local` with the failures set up
+    retake = retake_function(timed, store, render.settings(generation), studio.generation_settings(),
+                             studio.video_models, reference_url=presigner(store))
     gate = Gate(Bibles.of(character_bible, scene_bible), reference_frames, store, embedder, note, render.settings(generation),
-                renderer=renderer, config=GateConfig.recorded(store, embedder.name, shot_plan.policy), retake=retake,
+                config=GateConfig.recorded(store, embedder.name, shot_plan.policy), retake=retake,
                 hosted=generation.hosted, must_review=review_reasons(store, drama, episode), synced=synced_takes(store, drama, episode))
 
     def progress(done: int, total: int, shot_id: str, elapsed: float) -> None:
         if done == total or done % 10 == 0:
             context.log.info(f"{drama} {episode}: gate {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
-    decisions = record_decisions(store, drama, episode, config.approve, config.regenerate, config.reviewer)
-    report = gate.run(timed, shots, on_progress=progress, decisions=decisions,
+    decided = record_decisions(store, drama, episode, config.approve, config.regenerate, config.reviewer)
+    if config.approve or config.regenerate:  # the launchpad's decisions, written by this step
+        decisions.reported(context, decisions.review_decisions, {"approve": config.approve, "regenerate": config.regenerate,
+                                                                  "reviewer": config.reviewer})
+    report = gate.run(timed, shots, on_progress=progress, decisions=decided,
                       requests=with_keyframes(shot_plan.requests, keyframes))
     yield dg.Output(report, metadata=_gate_metadata(store, report))
     review = sorted(report.awaiting_review)
