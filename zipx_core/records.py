@@ -100,6 +100,8 @@ class Records:
     speech = RecordKind("speech", by_hash, "a spoken line: uri, duration_s, engine, words, cost_usd")
     llm_answers = RecordKind("llm_answers", by_hash, "an LLM reading of a script chunk: model, reading")
     spend = RecordKind("spend", by_drama, "the drama's ledger: {charges: {key: {usd, stage, episode, ...}}}")
+    # the drama's script, as the script-drop sensor published it from the inbox
+    scripts = RecordKind("scripts", by_drama, "{uri, name}: the script's zip on the store and its file or folder name")
     # the drama's look and cast, as people and runs decided it
     references = RecordKind("references", by_drama, "the locked ReferenceSet (zipx_core.models.ReferenceSet)")
     reference_looks = RecordKind("reference_looks", by_drama, "the looks the references were locked from")

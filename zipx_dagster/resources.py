@@ -37,17 +37,20 @@ from zipx_core.studio import (  # noqa: F401 (PROVIDER_KEYS, SPEECH_KEYS, zipx_h
 
 
 class ScriptInbox(dg.ConfigurableResource):
-    """The folder writers drop scripts into. A drama's key is its file's (or folder's)
-    name, made safe: `Harbour Lights.fountain` is the drama `harbour_lights`."""
+    """The folder writers drop scripts into, on the machine the script-drop sensor runs on.
+    A drama's key is its file's (or folder's) name, made safe: `Harbour Lights.fountain`
+    is the drama `harbour_lights`. Runs read the copy the sensor published to the store
+    (zipx_core.script.published), so no other machine needs this folder."""
 
     root: str
 
-    def script_path(self, drama: str) -> Path:
+    def find(self, drama: str) -> Path | None:
+        """The drama's script in this machine's inbox, None where there is none."""
         root = Path(self.root)
         for candidate in sorted(root.iterdir()) if root.is_dir() else []:
             if slug(candidate.stem) == drama and (candidate.is_dir() or candidate.suffix.lower() in SCRIPT_SUFFIXES):
                 return candidate
-        raise FileNotFoundError(f"no script for drama {drama!r} in the inbox {root}")
+        return None
 
 
 class ArtifactStore(dg.ConfigurableResource, StoreConfig):

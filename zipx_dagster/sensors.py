@@ -26,6 +26,7 @@ from zipx_core.qa.gate import GateReport
 from zipx_core.qa.review import load_decisions
 from zipx_core.script import ScriptError, load_drama
 from zipx_core.script.drama import SCRIPT_SUFFIXES
+from zipx_core.script.published import bundle_files, publish_script
 from zipx_core.studio import Studio
 from zipx_dagster import resources
 from zipx_dagster.jobs import drama_job, episode_job
@@ -38,10 +39,10 @@ GIVEN_UP = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 def _digest(path: Path) -> str:
+    """The script's and its music's: a music file dropped later is published too."""
     digest = hashlib.sha256()
-    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-        if file.is_file():
-            digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    for file in bundle_files(path):
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -73,10 +74,11 @@ def _episode_runs(drama: str, episodes: list[str], digest: str) -> list[dg.RunRe
 
 
 @dg.sensor(name="script_drop", jobs=[drama_job, episode_job], minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Registers scripts dropped into the inbox and requests their runs.")
+           description="Registers scripts dropped into the inbox, publishes them to the artifact store (where runs read them) and requests their runs.")
 def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox, artifacts: ArtifactStore) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor else {"seen": {}, "waiting": {}}
-    runs, partitions, problems, manifests = [], [], [], resources.studio(artifacts).manifests
+    studio = resources.studio(artifacts)
+    runs, partitions, problems, manifests = [], [], [], studio.manifests
     for path in _scripts(Path(inbox.root)):
         digest = _digest(path)
         if state["seen"].get(path.name) == digest:
@@ -89,6 +91,7 @@ def script_drop(context: dg.SensorEvaluationContext, inbox: ScriptInbox, artifac
             context.log.error(f"script not registered: {error}")
             continue
         drama, episodes = slug(path.stem), [e.key for e in script.episodes]
+        publish_script(studio.store, drama, path)  # where the runs' steps read it, on any machine
         partitions += [drama_partitions.build_add_request([drama]), episode_partitions.build_add_request(episodes)]
         if _made_from(context.instance, manifests, drama, script):
             missing = [e for e in episodes if not _materialized(context.instance, "episode", str(drama_episode_key(drama, e)))]

@@ -4,7 +4,9 @@ queue and one on `gpu`, each with its own empty ZIPX_HOME, DAGSTER_HOME, working
 directory and temp folder, and each in its own mount namespace where the other
 workers', the launcher's and the servers' folders are hidden (empty tmpfs): a worker
 can reach the others only through the broker, the Dagster instance (a real PostgreSQL
-server) and the artifact store (a real S3 server). The video model is Seedance, answered
+server) and the artifact store (a real S3 server); the inbox is hidden from them too, the
+script being read from the store, where the script-drop sensor publishes it (here the
+launcher, as the sensor would). The video model is Seedance, answered
 by the local protocol server, so paying twice would show as a second submission.
 
 drama_job then episode_job run on the workers: the episode is delivered; the QA step
@@ -28,6 +30,7 @@ import pytest
 
 from zipx_core.manifests import ManifestReader
 from zipx_core.media import probe
+from zipx_core.script.published import publish_script
 from zipx_core.storage import open_store
 from tests.conftest import REPO
 from tests.pgserver import PostgresServer
@@ -97,7 +100,7 @@ class Cluster:
         env = self.folder(name)
         command = ["bash", str(REPO / "scripts" / "worker.sh"), kind, name]
         if self.isolated:  # everything of the other machines hidden
-            hidden = [str(self.root / other) for other in FOLDERS if other not in (name, "drop")]
+            hidden = [str(self.root / other) for other in FOLDERS if other != name]  # the inbox ("drop") too
             command = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", HIDE, "sh", *hidden, "--", *command]
         log = self.root / f"{name}.log"
         process = subprocess.Popen(command, cwd=env.pop("CWD"), env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
@@ -171,12 +174,14 @@ def instance(cluster):
         with dg.DagsterInstance.from_config(str(cluster.root / "launcher" / "dagster_home")) as opened:
             opened.add_dynamic_partitions("drama", ["lab"])
             opened.add_dynamic_partitions("episode", ["ep01", "ep02"])
+            # as the script-drop sensor does on the machine with the inbox: the workers read it from S3
+            publish_script(dist_store(cluster), "lab", cluster.root / "drop" / "lab.fountain")
             yield opened
 
 
 def run_config(cluster: Cluster, fake: FakeProviders) -> dict:
-    """What every machine gets with the run: the drop folder the script is read from, a
-    small picture, and Seedance at the local protocol server (the key from the environment)."""
+    """What every machine gets with the run: the inbox (empty on the workers, which read the
+    published script), a small picture, and Seedance at the local protocol server (the key from the environment)."""
     return {"resources": {
         "inbox": {"config": {"root": str(cluster.root / "drop")}},
         "render": {"config": {"width": 160, "height": 90}},

@@ -1,6 +1,7 @@
 """Per-drama assets: the parsed script and the two bibles."""
 
 from collections import Counter
+from pathlib import Path
 
 import dagster as dg
 
@@ -8,6 +9,7 @@ from zipx_core.bible.build import build_bibles, llm_reader
 from zipx_core.bible.cast_sheet import FROM_SHEET, CastSheetError
 from zipx_core.models import Bibles, CharacterBibles, SceneBibles, Script
 from zipx_core.script import load_drama
+from zipx_core.script.published import current_script
 from zipx_dagster.metadata import markdown_table
 from zipx_dagster.partitions import drama_partitions
 from zipx_core.generation import Budget, BudgetExceeded
@@ -27,8 +29,10 @@ OWNERS = ["team:zipx"]
     owners=OWNERS,
     description="The screenplay parsed into episodes, scenes and elements, each with its source line.",
 )
-def drama_script(context: dg.AssetExecutionContext, inbox: ScriptInbox) -> dg.Output[Script]:
-    script = load_drama(inbox.script_path(context.partition_key))
+def drama_script(context: dg.AssetExecutionContext, inbox: ScriptInbox, artifacts: ArtifactStore) -> dg.Output[Script]:
+    drama, store = context.partition_key, resources.studio(artifacts).store
+    with store.scratch_dir() as scratch:
+        script = load_drama(current_script(store, drama, inbox.find(drama), Path(scratch)))
     elements = Counter(e.type for scene in script.scenes for e in scene.elements)
     return dg.Output(
         script,

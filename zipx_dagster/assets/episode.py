@@ -16,6 +16,7 @@ from pydantic import Field, create_model
 
 from zipx_core.audio import voice_episode
 from zipx_core.audio.music import find_music, score_episode
+from zipx_core.script.published import current_script
 from zipx_core.generation import cost_summary, generate_shots, ledger_by_stage
 from zipx_core.lipsync import LipSyncSettings, cannot_lip_sync, lip_sync_shots
 from zipx_core.media import thumbnail_strip_png
@@ -276,6 +277,23 @@ class EpisodeConfig(dg.Config):
     )
 
 
+def _music_bed(store, config: EpisodeConfig, inbox: ScriptInbox, drama: str, episode_audio: EpisodeAudio, log):
+    """The episode's music: config's, else a music file published beside the script (none by default)."""
+    episode = episode_audio.episode
+    with store.scratch_dir() as scratch:
+        source = config.music
+        if not source:
+            script = current_script(store, drama, inbox.find(drama), Path(scratch))
+            source = find_music(script.parent, drama, episode)
+        log.info(f"music bed: {source or 'none'}")
+        if not source:
+            return None
+        if config.music:
+            return score_episode(episode_audio, store, str(source), "EpisodeConfig.music")
+        music = score_episode(episode_audio, store, str(source), "inbox music file")
+        return music.model_copy(update={"source": f"inbox: {source.name}"})  # not the scratch copy's path
+
+
 @dg.asset(
     partitions_def=drama_episode_partitions,
     output_required=False,
@@ -305,10 +323,7 @@ def episode(
     timed = shot_plan.storyboard()
     pool = approved_frames.pool()  # approved takes, and the best take of each shot awaiting review
     drama, episode = drama_and_episode(context)
-    source = config.music or find_music(Path(inbox.root), drama, episode)  # none by default
-    given = "EpisodeConfig.music" if config.music else "inbox music file"  # for errors: where to fix it
-    music = score_episode(episode_audio, store, str(source), given) if source else None
-    context.log.info(f"music bed: {source or 'none'}")
+    music = _music_bed(store, config, inbox, drama, episode_audio, context.log)
     manifest = assemble_episode(timed, pool, store, episode_audio, burn_subtitles=config.burn_subtitles, music=music)
     manifest.awaiting_review = sorted(approved_frames.awaiting_review)
     manifest.timeline = export_timeline(
@@ -331,7 +346,7 @@ def episode(
             "files": table(FILE_COLUMNS, [[kind, str(store.path(uri)), uri] for kind, uri in _episode_files(manifest)]),
             "timeline_failures": manifest.timeline.failures,
             "awaiting_review": len(manifest.awaiting_review),
-            "music": str(source or "none"),
+            "music": music.source if music else "none",
             "music_ducking_db": music.ducking_db if music else None,
             **cost_rollup(store, drama, episode, generation.budget_episode_usd, generation.budget_drama_usd),
         },
