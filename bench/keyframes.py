@@ -92,9 +92,9 @@ def one_episode(drift: float, keyframe_first: bool, episode: str) -> dict:
         if keyframe_first:
             requests = shot_requests(board, bibles, settings.width, settings.height, settings.fps)
             keyframes = KeyframeMaker(bibles, references, store, stills, embedder, GateConfig().thresholds).run(board, requests)
-        shots = generate_shots(board, bibles, store, settings, generation=paid, providers=made.hosted_video_models(),
+        shots = generate_shots(board, bibles, store, settings, generation=paid, models=made.video_models(),
                                keyframes=keyframes, references=references)
-        retake = retake_function(board, store, settings, paid, made.local_renderer(), made.hosted_video_models)
+        retake = retake_function(board, store, settings, paid, made.video_models)
         report = Gate(bibles, references, store, embedder, "bench", settings, retake=retake, keyframes=keyframes,
                       hosted=True).run(board, shots)
         drifted = {task_id for task_id, task in fake.tasks.items() if task.outcome == "drift"}

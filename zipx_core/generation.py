@@ -592,17 +592,14 @@ def generate_shots(storyboard: Storyboard, bibles: Bibles | None, store, setting
 
 
 def retake_function(storyboard: Storyboard, store, settings: RenderSettings, generation: GenerationSettings,
-                    make_models: Callable[[], dict] | LocalRenderer,
-                    make_providers: Callable[[], dict[str, HostedProvider]] | None = None, reference_url=None):
+                    make_models: Callable[[], dict], reference_url=None):
     """For the quality gate: a round of retakes, all in flight at once, each routed like its
     shot's first take (hosted or local), recorded, resumable and charged like every other.
     One event loop and one generator per round, so provider limits and the budget's stop
     hold across the round; `make_models` (Studio.video_models) makes the models per round (an
-    httpx client belongs to its loop). Older callers pass a renderer and `make_providers` instead.
+    httpx client belongs to its loop).
     Returns, for each (request, attempt), its Take or the RetakeFailed that replaced it."""
     shots = {shot.shot_id: shot for shot in storyboard.shots}
-    if not callable(make_models):  # the older form: (renderer, make_providers)
-        renderer, make_models = make_models, lambda: video_models(renderer, (make_providers or dict)())
 
     async def one(generator: Generator, request: GenerationRequest, attempt: int) -> Take | RetakeFailed:
         try:

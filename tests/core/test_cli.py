@@ -101,7 +101,7 @@ def judged_episode(store, script_dir):
 
 @pytest.fixture
 def local_home(tmp_path, monkeypatch):
-    for variable in ("ZIPX_S3_BUCKET", "ZIPX_HOME"):
+    for variable in ("ZIPX_S3_BUCKET", "ZIPX_HOME", "DAGSTER_HOME"):
         monkeypatch.delenv(variable, raising=False)
     return tmp_path
 
@@ -153,6 +153,33 @@ def test_review_decisions_default_to_the_user(local_home, monkeypatch, capsys):
     assert load_decisions(store, "lab", "ep01")[WAITING[0]].reviewer == "carla"
     assert main(["review", "approve", "lab", "ep01", WAITING[1], "--by", " ", "--home", str(local_home)]) == 2
     assert "say who decides: --by NAME" in capsys.readouterr().err
+
+
+def test_a_decision_is_reported_to_dagster_as_a_review_decisions_materialization(local_home, monkeypatch, capsys):
+    import dagster as dg
+
+    from zipx_core.qa.review import load_decisions
+    from zipx_core.storage import store_from_env
+
+    store = store_from_env(local_home)
+    judged_episode(store, local_home)
+    home = ["--home", str(local_home)]
+    assert main(["review", "approve", "lab", "ep01", WAITING[0], "--by", "Ana", *home]) == 0  # no instance: said, and recorded
+    assert capsys.readouterr().err.strip() == ("note: DAGSTER_HOME is not set: the decision is recorded, "
+                                               "no review_decisions materialization reported")
+    assert load_decisions(store, "lab", "ep01")[WAITING[0]].reviewer == "Ana"
+
+    dagster_home = local_home / "dagster_home"
+    dagster_home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    assert main(["review", "regenerate", "lab", "ep01", WAITING[1], "--note", "no black frames", "--by", "Ben", *home]) == 0
+    assert capsys.readouterr().err == ""
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("review_decisions"))
+    materialization = event.asset_materialization
+    assert event.run_id == "" and materialization.partition == "lab|ep01"  # runless, the drama|episode partition
+    assert {name: value.value for name, value in materialization.metadata.items()} == {
+        "shot": WAITING[1], "decision": "regenerate", "by": "Ben", "note": "no black frames"}
 
 
 # --- tasks: every hosted task, video and image; release either kind ------------------------

@@ -49,11 +49,16 @@ LOCAL = "http://127.0.0.1:3001"  # the room answers loopback names only, unless 
 
 class FakeLauncher:
     def __init__(self):
-        self.calls = []
+        self.calls, self.reports, self.order = [], [], []
 
     def launch(self, assets, partition, tags):
         self.calls.append((assets, partition, tags))
+        self.order.append("launch")
         return f"run-{len(self.calls):04d}"
+
+    def report(self, asset, partition, description):
+        self.reports.append((asset, partition, description))
+        self.order.append("report")
 
     def run_url(self, run_id):
         return f"http://127.0.0.1:3000/runs/{run_id}"
@@ -136,6 +141,9 @@ def test_approve_records_who_and_why_launches_the_gate_and_the_next_run_applies_
     assert (decision.decision, decision.reviewer, decision.note) == ("approve", "Ana", "reads fine")
     assert decision.decided_at and decision.take.model_dump(mode="json") == kept
     assert launcher.calls == [(["approved_frames", "episode"], "lab|ep01", {"zipx/review": f"approve {shot}", "zipx/reviewer": "Ana"})]
+    # the lineage shows the decision: reported as review_decisions for the pair, before the launch
+    assert launcher.reports == [("review_decisions", "lab|ep01", f"approve {shot} by Ana in the review room: reads fine")]
+    assert launcher.order == ["report", "launch"]
 
     # what the launched run does: the gate applies the recorded decision
     job = defs.resolve_job_def("episode_job")
@@ -302,7 +310,7 @@ def test_the_graphql_launcher_speaks_dagsters_schema():
     from zipx_dagster.room import launcher as module
 
     schema = create_schema().graphql_schema
-    for query in (module.ASSET_NODES, module.PARTITION, module.LAUNCH):
+    for query in (module.ASSET_NODES, module.PARTITION, module.LAUNCH, module.REPORT):
         assert validate(schema, parse(query)) == []
     sent = []
 
@@ -319,6 +327,9 @@ def test_the_graphql_launcher_speaks_dagsters_schema():
             return httpx.Response(200, json={"data": {"pipelineOrError": {"__typename": "Pipeline", "partition": {
                 "runConfigOrError": {"yaml": "{}"},
                 "tagsOrError": {"__typename": "PartitionTags", "results": [{"key": "dagster/partition", "value": "lab|ep01"}]}}}}})
+        if "reportRunlessAssetEvents" in body["query"]:
+            return httpx.Response(200, json={"data": {"reportRunlessAssetEvents": {
+                "__typename": "ReportRunlessAssetEventsSuccess", "assetKey": {"path": ["review_decisions"]}}}})
         return httpx.Response(200, json={"data": {"launchPipelineExecution": {"__typename": "LaunchRunSuccess", "run": {"runId": "abc"}}}})
 
     launcher = DagsterLauncher("http://dagster:3000", client=httpx.Client(transport=httpx.MockTransport(answer)))
@@ -328,6 +339,32 @@ def test_the_graphql_launcher_speaks_dagsters_schema():
                                   "assetSelection": [{"path": ["approved_frames"]}, {"path": ["episode"]}],
                                   "assetCheckSelection": [{"assetKey": {"path": ["approved_frames"]}, "name": "drift_left_in_pool"}]}
     assert params["executionMetadata"]["tags"] == [{"key": "dagster/partition", "value": "lab|ep01"}, {"key": "zipx/reviewer", "value": "Ana"}]
+
+    launcher.report("review_decisions", "lab|ep01", "approve ep01-sc001-01 by Ana in the review room")
+    assert "reportRunlessAssetEvents" in sent[-1]["query"]
+    assert sent[-1]["variables"]["params"] == {"eventType": "ASSET_MATERIALIZATION", "assetKey": {"path": ["review_decisions"]},
+                                               "partitionKeys": ["lab|ep01"],
+                                               "description": "approve ep01-sc001-01 by Ana in the review room"}
+
+
+def test_a_reported_decision_lands_in_dagster_as_a_review_decisions_materialization(tmp_path):
+    """The launcher's report through Dagster's own GraphQL (a code server on the decision assets):
+    a runless materialization of review_decisions for the drama|episode partition."""
+    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
+    code = tmp_path / "decision_assets.py"
+    code.write_text("import dagster as dg\nfrom zipx_dagster.assets.decisions import SPECS\ndefs = dg.Definitions(assets=SPECS)\n")
+    with dg.instance_for_test() as instance, define_out_of_process_context(str(code), "defs", instance) as context:
+        def answer(request: httpx.Request) -> httpx.Response:
+            body = json.loads(request.content)
+            result = execute_dagster_graphql(context, body["query"], variables=body["variables"])
+            return httpx.Response(200, json={"data": result.data, "errors": [str(e) for e in result.errors or []]})
+
+        launcher = DagsterLauncher("http://dagster:3000", client=httpx.Client(transport=httpx.MockTransport(answer)))
+        launcher.report("review_decisions", "lab|ep01", "approve ep01-sc001-01 by Ana in the review room: reads fine")
+        event = instance.get_latest_materialization_event(dg.AssetKey("review_decisions"))
+    assert event.run_id == "" and event.asset_materialization.partition == "lab|ep01"
+    assert event.asset_materialization.description == "approve ep01-sc001-01 by Ana in the review room: reads fine"
 
 
 def test_the_room_command_refuses_a_public_bind_without_a_token(tmp_path, monkeypatch, capsys):

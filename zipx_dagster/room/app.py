@@ -35,6 +35,7 @@ from zipx_dagster.room.security import COOKIE, Guard, check_bind, cookie_value, 
 HERE = Path(__file__).parent
 log = logging.getLogger("zipx.room")
 REVIEWER_COOKIE = "zipx_reviewer"
+REVIEW_DECISIONS = "review_decisions"  # the external asset (zipx_dagster.assets.decisions) a decision reports
 # what <video>, <audio>, <track> and a download need; anything else is a plain download
 MEDIA_TYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".mp3": "audio/mpeg", ".wav": "audio/wav", ".png": "image/png",
                ".jpg": "image/jpeg", ".vtt": "text/vtt", ".srt": "application/x-subrip", ".otio": "application/json",
@@ -44,6 +45,7 @@ SAME_ORIGIN_ONLY = (".vtt",)  # a <track> from another origin needs CORS: served
 
 class Launcher(Protocol):
     def launch(self, assets: list[str], partition: str, tags: dict[str, str]) -> str: ...
+    def report(self, asset: str, partition: str, description: str) -> None: ...
     def run_url(self, run_id: str) -> str: ...
 
 
@@ -62,6 +64,14 @@ class Room:
         except Exception as error:  # the decision is recorded either way; the page says the run was not launched
             log.warning("launching %s for %s failed: %s", assets, partition, error)
             return {"launch_error": str(error)[:300]}
+
+    def report(self, asset: str, partition: str, description: str) -> None:
+        """A runless materialization of `asset`, so the lineage shows what a person wrote; the
+        record on the store is the truth, so a report that fails is only logged."""
+        try:
+            self.launcher.report(asset, partition, description)
+        except Exception as error:
+            log.warning("reporting %s for %s failed: %s", asset, partition, error)
 
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -177,8 +187,9 @@ def renamed_as(room: Room, drama: str, episode: str, shot: str) -> list[str]:
 
 
 async def review_post(request: Request) -> Response:
-    """Records a reviewer's decision (who, when, why), then launches approved_frames and
-    episode for the pair: the next materialization applies it."""
+    """Records a reviewer's decision (who, when, why), reports it as a `review_decisions`
+    materialization, then launches approved_frames and episode for the pair: the next
+    materialization applies it."""
     room, params, form = _room(request), request.path_params, await _form(request)
     drama, episode, shot = params["drama"], params["episode"], params["shot"]
     back = f"/drama/{drama}/{episode}/review"
@@ -190,8 +201,11 @@ async def review_post(request: Request) -> Response:
         if now:
             error = RoomError(f"{shot} was re-planned as {', '.join(now)}: decide on the shot as it is now")
         return _back(back, now[0] if now else shot, error=str(error))
+    partition = f"{drama}|{episode}"  # the drama_episode_partitions key (dimensions in name order)
+    said = f"{decision.decision} {shot} by {decision.reviewer} in the review room" + (f": {decision.note}" if decision.note else "")
+    await run_in_threadpool(room.report, REVIEW_DECISIONS, partition, said)
     tags = {"zipx/review": f"{decision.decision} {shot}", "zipx/reviewer": decision.reviewer[:100]}
-    outcome = await run_in_threadpool(room.launch, room_data.DECISION_ASSETS, f"{drama}|{episode}", tags)
+    outcome = await run_in_threadpool(room.launch, room_data.DECISION_ASSETS, partition, tags)
     response = _back(back, shot, done=f"{decision.decision} {shot} recorded for {decision.reviewer}", **outcome)
     response.set_cookie(REVIEWER_COOKIE, quote(decision.reviewer), samesite="strict", max_age=30 * 86400)
     return response

@@ -1,6 +1,8 @@
 """Launching materializations through the Dagster webserver's GraphQL API, as the UI's
 Materialize button does: the assets' code location and checks, the partition's tags and
-run config from the server, then `launchPipelineExecution` of the implicit asset job."""
+run config from the server, then `launchPipelineExecution` of the implicit asset job; and
+`reportRunlessAssetEvents` for a record a person wrote (a review decision), as the UI's
+"Report materialization" does."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ PARTITION = """query ($selector: PipelineSelector!, $partition: String!, $assets
 LAUNCH = """mutation ($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message }
   ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }"""
+REPORT = """mutation ($params: ReportRunlessAssetEventsParams!) { reportRunlessAssetEvents(eventParams: $params) {
+  __typename ... on ReportRunlessAssetEventsSuccess { assetKey { path } } ... on PythonError { message }
+  ... on UnauthorizedError { message } } }"""
 ASSET_JOB = "__ASSET_JOB"
 
 
@@ -72,6 +77,15 @@ class DagsterLauncher:
             detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors", []))
             raise LaunchError(f"Dagster refused the run ({result['__typename']}): {detail}")
         return result["run"]["runId"]
+
+    def report(self, asset: str, partition: str, description: str) -> None:
+        """A runless materialization of `asset` for `partition`, as the UI's "Report materialization"
+        does: what a person wrote outside a run (the GraphQL form carries a description, no metadata)."""
+        params = {"eventType": "ASSET_MATERIALIZATION", "assetKey": {"path": [asset]}, "partitionKeys": [partition],
+                  "description": description}
+        result = self._graphql(REPORT, params=params)["reportRunlessAssetEvents"]
+        if result["__typename"] != "ReportRunlessAssetEventsSuccess":
+            raise LaunchError(f"Dagster refused the report ({result['__typename']}): {result.get('message', '')}")
 
     def run_url(self, run_id: str) -> str:
         return f"{self.url}/runs/{run_id}"
