@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from zipx_core.bible import extract_bibles  # noqa: E402
 from zipx_core.generation import RenderSettings, generate_shots, render_take  # noqa: E402
 from zipx_core.prompting import build_request  # noqa: E402
+from zipx_core.policy import reseeded  # noqa: E402
 from zipx_core.providers.local import FailureModes, LocalRenderer  # noqa: E402
 from zipx_core.qa.embeddings import choose_embedder  # noqa: E402
 from zipx_core.qa.frames import keyframes  # noqa: E402
@@ -64,8 +65,7 @@ def main() -> None:
             """The same request as that attempt (a regeneration changes the seed), rendered clean."""
             if attempt == 1:
                 return clean[shot.shot_id]
-            request = build_request(shot, bibles, width, height)
-            request = request.model_copy(update={"seed": (request.seed + 7919 * attempt) % 2**31})
+            request = reseeded(build_request(shot, bibles, width, height), attempt)
             return render_take(request, LocalRenderer(), store, attempt)
         print(f"{'mode':<15}{'rate':>5}{'injected':>9}{'visible':>8}{'recall':>8}{'false rej.':>11}{'drift left':>11}{'review':>8}{'regens':>7}{'time':>7}")
         for mode, rate in MODES:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from zipx_core.media import probe, thumbnail_png
 from zipx_core.media.ffmpeg import Conform, conform_clips
 from zipx_core.models import Bibles, GenerationRequest, KeyframeSet, ReferenceSet, ShotsManifest, Storyboard, Take
+from zipx_core.policy import reseeded
 from zipx_core.prompting import shot_requests, speaks_natively
 from zipx_core.providers import (
     CAPABILITIES,
@@ -107,12 +108,6 @@ class RetakeFailed(RuntimeError):
     def __init__(self, message: str, stops_submissions: bool = False):
         super().__init__(message)
         self.stops_submissions = stops_submissions
-
-
-def reseeded(request: GenerationRequest, attempt: int) -> GenerationRequest:
-    """The request for a shot's attempt `attempt` (1 = the first take, seed unchanged): a
-    retry must not ask a seeded model for the very image it just refused or failed."""
-    return request.model_copy(update={"seed": (request.seed + 7919 * (attempt - 1)) % 2**31})
 
 
 def request_hash(provider: str, model: str, request: GenerationRequest, attempt: int = 1, **settings) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zipx_core.models import Bibles, GenerationRequest, Keyframe, KeyframeSet, ReferenceSet, Storyboard
+from zipx_core.policy import reseeded
 from zipx_core.prompting import keyframe_prompt
 from zipx_core.qa import checks
 from zipx_core.qa.checks import Thresholds
@@ -47,9 +48,9 @@ def keyframe_references(request: GenerationRequest, bibles: Bibles, references: 
 def keyframe_ask(request: GenerationRequest, bibles: Bibles, references: ReferenceSet, attempt: int, episode: str) -> StillAsk:
     named = keyframe_references(request, bibles, references)
     people = list(dict.fromkeys(name for name, _ in named if not name.startswith("the location ")))
-    seed = (request.seed + 7919 * (attempt - 1)) % 2**31  # a failed keyframe is never asked for again as it was
+    asked = reseeded(request, attempt)  # a failed keyframe is never asked for again as it was
     return StillAsk(f"keyframe {request.shot_id} attempt {attempt}", keyframe_prompt(request.prompt, people),
-                    request.model_copy(update={"seed": seed}), seed, named, stage="keyframe", episode=episode)
+                    asked, asked.seed, named, stage="keyframe", episode=episode)
 
 
 @dataclass

@@ -8,7 +8,19 @@ alone is held to what the first run was."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # models imports this module
+    from zipx_core.models import GenerationRequest
+
+
+def reseeded(request: GenerationRequest, attempt: int) -> GenerationRequest:
+    """The one reseed rule, for a provider's retry, a gate retake and a keyframe alike:
+    attempt 1 keeps the planned seed, each later attempt moves it, so no attempt asks a
+    seeded model for the very picture that just failed."""
+    return request.model_copy(update={"seed": (request.seed + 7919 * (attempt - 1)) % 2**31})
 
 
 class QualityPolicy(BaseModel):

@@ -76,9 +76,9 @@ def test_three_attempts_then_review_with_best_take(world, sample_bibles):
     store, boards, references = world
     shots = pick(world, ("CU",), 1)
     board = boards[0].model_copy(update={"shots": shots})
-    always_drift = LocalRenderer(failures=FailureModes(drift=1.0))
-    takes = generate_shots(board, sample_bibles, store, SETTINGS, renderer=always_drift)
-    report = Gate(sample_bibles, references, store, ColourEmbedder(), "test", SETTINGS, renderer=always_drift).run(board, takes)
+    always_blurred = LocalRenderer(failures=FailureModes(blur=1.0))
+    takes = generate_shots(board, sample_bibles, store, SETTINGS, renderer=always_blurred)
+    report = Gate(sample_bibles, references, store, ColourEmbedder(), "test", SETTINGS, renderer=always_blurred).run(board, takes)
     outcome = report.outcomes[0]
     assert (outcome.status, outcome.attempts) == ("review", 3)
     assert [v.attempt for v in report.verdicts] == [1, 2, 3]

@@ -33,7 +33,7 @@ from zipx_core.generation import GenerationSettings, RenderSettings, RetakeFaile
 from zipx_core.media import probe
 from zipx_core.media.ffmpeg import with_sound
 from zipx_core.models import Bibles, GenerationRequest, KeyframeSet, ReferenceSet, ShotsManifest, Storyboard, Take
-from zipx_core.policy import QualityPolicy
+from zipx_core.policy import QualityPolicy, reseeded
 from zipx_core.prompting import shot_requests
 from zipx_core.providers import LocalRenderer
 from zipx_core.qa.checks import Thresholds
@@ -169,9 +169,7 @@ def correction_request(request: GenerationRequest, verdict: Verdict, bibles: Bib
     lines.append(f"Light: {place.lighting_palette.mood}, {place.lighting_palette.colour_temperature_k}K; no colour cast, sharp focus.")
     images = [u for f in request.figures for u in references.characters.get(f.character_id, [])[:2]]
     images = images or references.locations.get(request.location_id, [])
-    return request.model_copy(
-        update={"prompt": "\n".join(lines), "reference_frames": images[:3], "seed": (request.seed + 7919 * attempt) % 2**31}
-    )
+    return reseeded(request.model_copy(update={"prompt": "\n".join(lines), "reference_frames": images[:3]}), attempt)
 
 
 @dataclass
