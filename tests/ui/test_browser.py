@@ -8,6 +8,7 @@ to test-artifacts/ui/."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -70,13 +71,14 @@ def studio(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (scripts/system-packages.sh)")
     home = tmp_path_factory.mktemp("studio")
-    port = _free_port()
+    port, room_port = _free_port(), _free_port()  # the room's own: UI port + 1 may be taken
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZIPX_S3_")}
     env.update(ZIPX_HOME=str(home), DAGSTER_HOME=str(home / "dagster_home"))
     log = home / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "zipx_dagster.serve", "--port", str(port), "--workspace", str(REPO / "workspace.yaml")],
+            [sys.executable, "-m", "zipx_dagster.serve", "--port", str(port), "--room-port", str(room_port),
+                 "--workspace", str(REPO / "workspace.yaml")],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     studio = Studio(f"http://127.0.0.1:{port}", home, log)
@@ -94,7 +96,8 @@ def studio(tmp_path_factory):
         studio.wait_for("the webserver and the daemon's sensor loop", daemon_ready, timeout=180)
         yield studio
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the serve script, its two servers and any run still going
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already: its error stands
+            os.killpg(process.pid, signal.SIGTERM)  # the serve script, its two servers and any run still going
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
