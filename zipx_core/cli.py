@@ -28,6 +28,7 @@ import argparse
 import getpass
 import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -223,31 +224,8 @@ def _review(args) -> str:
     if not (args.by or "").strip():
         raise CliError("say who decides: --by NAME (a decision is recorded with the reviewer's name)")
     made = room_data.decide(reader, store, args.drama, args.episode, args.shot, args.action, args.by, args.note or "")
-    _report_decision(args.drama, args.episode, made)
     return (f"{args.action} recorded for {args.drama} {args.episode} {args.shot} by {made.reviewer}; "
             "re-materialize approved_frames to apply it")
-
-
-def _report_decision(drama: str, episode: str, made) -> None:
-    """A runless `review_decisions` materialization for the drama|episode partition, so the
-    lineage shows the decision; without a Dagster instance ($DAGSTER_HOME) it says so on
-    stderr: the decision is recorded on the store either way, and the store is the truth."""
-    if not os.environ.get("DAGSTER_HOME"):
-        print("note: DAGSTER_HOME is not set: the decision is recorded, no review_decisions materialization reported",
-              file=sys.stderr)
-        return
-    import dagster as dg
-
-    from zipx_dagster.partitions import drama_episode_key
-
-    event = dg.AssetMaterialization(asset_key="review_decisions", partition=drama_episode_key(drama, episode),
-                                    metadata={"shot": made.shot_id, "decision": made.decision, "by": made.reviewer,
-                                              "note": made.note})
-    try:
-        with dg.DagsterInstance.get() as instance:
-            instance.report_runless_asset_event(event)
-    except Exception as error:  # the decision stands; only its report in the lineage is missing
-        print(f"note: the decision is recorded, but not reported to Dagster: {error}", file=sys.stderr)
 
 
 # The records of hosted submissions (zipx_core.records.Records): what each is, and its field naming the thing made.
@@ -318,13 +296,11 @@ def _tasks(args) -> str:
 
 
 def _run(args) -> int:
-    """The drama through the Dagster jobs: zipx_dagster.demo's own main (it prints as it goes)."""
-    if args.home:
-        os.environ["ZIPX_HOME"] = str(Path(args.home).resolve())  # read when the Dagster definitions load, below
-    from zipx_dagster import demo
-
+    """The drama through the Dagster jobs: `python -m zipx_dagster.demo` in its own process
+    (the core never imports the framework; it prints as it goes)."""
+    env = {**os.environ, **({"ZIPX_HOME": str(Path(args.home).resolve())} if args.home else {})}
     argv = [*args.files, *(["--music", args.music] if args.music else []), *(["--vertical"] if args.vertical else [])]
-    return demo.main(argv)
+    return subprocess.call([sys.executable, "-m", "zipx_dagster.demo", *argv], env=env)
 
 
 def _cast(args) -> str:

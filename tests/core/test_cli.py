@@ -1,5 +1,6 @@
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -155,33 +156,6 @@ def test_review_decisions_default_to_the_user(local_home, monkeypatch, capsys):
     assert "say who decides: --by NAME" in capsys.readouterr().err
 
 
-def test_a_decision_is_reported_to_dagster_as_a_review_decisions_materialization(local_home, monkeypatch, capsys):
-    import dagster as dg
-
-    from zipx_core.qa.review import load_decisions
-    from zipx_core.storage import store_from_env
-
-    store = store_from_env(local_home)
-    judged_episode(store, local_home)
-    home = ["--home", str(local_home)]
-    assert main(["review", "approve", "lab", "ep01", WAITING[0], "--by", "Ana", *home]) == 0  # no instance: said, and recorded
-    assert capsys.readouterr().err.strip() == ("note: DAGSTER_HOME is not set: the decision is recorded, "
-                                               "no review_decisions materialization reported")
-    assert load_decisions(store, "lab", "ep01")[WAITING[0]].reviewer == "Ana"
-
-    dagster_home = local_home / "dagster_home"
-    dagster_home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    assert main(["review", "regenerate", "lab", "ep01", WAITING[1], "--note", "no black frames", "--by", "Ben", *home]) == 0
-    assert capsys.readouterr().err == ""
-    with dg.DagsterInstance.get() as instance:
-        event = instance.get_latest_materialization_event(dg.AssetKey("review_decisions"))
-    materialization = event.asset_materialization
-    assert event.run_id == "" and materialization.partition == "lab|ep01"  # runless, the drama|episode partition
-    assert {name: value.value for name, value in materialization.metadata.items()} == {
-        "shot": WAITING[1], "decision": "regenerate", "by": "Ben", "note": "no black frames"}
-
-
 # --- tasks: every hosted task, video and image; release either kind ------------------------
 
 VIDEO, IMAGE = "a" * 64, "b" * 64
@@ -236,17 +210,17 @@ def test_tasks_on_a_home_with_no_zipx_data_fails_naming_it(local_home, capsys):
 # --- run: the demo's main --------------------------------------------------------------------
 
 def test_run_calls_the_demo_with_its_arguments(tmp_path, monkeypatch):
-    from zipx_dagster import demo
+    import zipx_core.cli as cli
 
     calls = []
-    monkeypatch.delenv("ZIPX_HOME", raising=False)  # restored after: `--home` sets it for the run
-    monkeypatch.setattr(demo, "main", lambda argv: calls.append(argv) or 3)
+    monkeypatch.setattr(cli.subprocess, "call", lambda command, env: calls.append((command, env)) or 3)
     assert main(["run", "a.fountain", "b.fdx", "--vertical", "--music", "m.wav", "--home", str(tmp_path)]) == 3
-    assert calls == [["a.fountain", "b.fdx", "--music", "m.wav", "--vertical"]]
-    assert os.environ["ZIPX_HOME"] == str(tmp_path.resolve())
+    (command, env), = calls
+    assert command == [sys.executable, "-m", "zipx_dagster.demo", "a.fountain", "b.fdx", "--music", "m.wav", "--vertical"]
+    assert env["ZIPX_HOME"] == str(tmp_path.resolve())
 
 
-def test_run_with_a_bad_script_exits_2(tmp_path, monkeypatch, capsys):
+def test_run_with_a_bad_script_exits_2(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     assert main(["run", str(tmp_path / "missing.fountain")]) == 2
-    assert "missing.fountain: no such file or folder" in capsys.readouterr().err
+    assert "missing.fountain: no such file or folder" in capfd.readouterr().err  # the demo's own process writes it

@@ -83,9 +83,10 @@ def test_review_list_approve_and_regenerate(tmp_path, capsys):
             "regenerate", "Ana", "no dropped frames")
         # and in the asset's metadata: a table with the reviewer's call per shot
         verdicts = materialized(result, "approved_frames").metadata["verdicts"]
-        # the launchpad's decisions are an input the step reports: the gate's lineage shows them
+        # the decisions the gate applied are an input the step reports: the gate's lineage shows them
         decided = materialized(result, "review_decisions")
-        assert decided.partition == str(key) and decided.metadata["regenerate"].value == {waiting[1]: "no dropped frames"}
+        assert decided.partition == str(key) and decided.metadata["decisions"].value[waiting[1]] == {
+            "decision": "regenerate", "by": "Ana", "note": "no dropped frames"}
         assert isinstance(verdicts, dg.TableMetadataValue)
         rows = {r.data["shot"]: r.data for r in verdicts.records}
         assert (rows[waiting[1]]["decision"], rows[waiting[1]]["reviewer"], rows[waiting[1]]["note"]) == (

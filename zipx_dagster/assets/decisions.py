@@ -4,8 +4,9 @@ scenes changes the storyboard, a review decision changes the gate's approved poo
 Both are records on the store (zipx_core.records: `replans`, `review`), written by runs,
 the review room and the CLI; here they are external assets (nothing materializes them in a
 run), so the graph shows what the storyboard and the gate read beside their upstream
-assets. A step that writes one reports it (`reported`): its materialization then says when
-and what changed, and the assets after it show as changed since."""
+assets. The step that reads or writes one reports it (`reported`): the storyboard the
+re-plans it made, the gate every decision it applied, whoever wrote it (launchpad, room or
+`zipx review`), so the core never talks to Dagster; the room also reports its own at once."""
 
 import dagster as dg
 

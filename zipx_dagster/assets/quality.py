@@ -226,9 +226,9 @@ def approved_frames(
             context.log.info(f"{drama} {episode}: gate {done} of {total} ({shot_id}), {elapsed:.1f}s elapsed")
 
     decided = record_decisions(store, drama, episode, config.approve, config.regenerate, config.reviewer)
-    if config.approve or config.regenerate:  # the launchpad's decisions, written by this step
-        decisions.reported(context, decisions.review_decisions, {"approve": config.approve, "regenerate": config.regenerate,
-                                                                  "reviewer": config.reviewer})
+    if decided:  # every decision this gate applies (launchpad, room or `zipx review`): the lineage shows them here
+        decisions.reported(context, decisions.review_decisions,
+                           {"decisions": {shot: {"decision": d.decision, "by": d.reviewer, "note": d.note} for shot, d in decided.items()}})
     report = gate.run(timed, shots, on_progress=progress, decisions=decided,
                       requests=with_keyframes(shot_plan.requests, keyframes))
     yield dg.Output(report, metadata=_gate_metadata(store, report))
